@@ -3,6 +3,8 @@
 Conditions only compare a field with a constant, or a field with ``field × constant``: the C core
 crashes on anything more nested. Eligibility is always written positively (every condition
 required to grant is matched on a present field), so a missing fact can never grant anything.
+An ``$or`` fires its rule once per matching branch, so it is used only where the branches exclude
+each other (one field against several values).
 """
 
 from __future__ import annotations
@@ -65,16 +67,17 @@ def cmp(op: str, name: str, value: int) -> Condition:
 
 
 def cmp_scaled(op: str, name: str, other: str, factor: int) -> Condition:
-    """``name <op> other × factor``."""
-    return {f"${op}": {name: {"$mul": {"$l": {"$m": other}, "$r": factor}}}}
+    """``name <op> other × factor``, only when both fields are present.
+
+    Unguarded, durable-rules evaluates arithmetic on an absent field to something that satisfies
+    both ``<`` and ``>=``: a missing household size would match every income tier at once.
+    """
+    scaled = {f"${op}": {name: {"$mul": {"$l": {"$m": other}, "$r": factor}}}}
+    return {"$and": [{"$ex": {name: 1}}, {"$ex": {other: 1}}, scaled]}
 
 
 def one_of(name: str, values: list[str]) -> Condition:
     return {"$or": [{name: v} for v in values]}
-
-
-def either(*conditions: Condition) -> Condition:
-    return {"$or": list(conditions)}
 
 
 def durable_condition(conditions: list[Condition]) -> dict[str, Any]:
@@ -197,8 +200,9 @@ def _hardship_rules(policy: Policy, out: CompiledPolicy) -> None:
     out.add(CompiledRule("hardship.tier.relative", Effect.eligible, [*base, at_least_deep, below_relative], tier=Tier.relative))
     accident = [*base, at_least_relative, eq("sudden_event", True), costs_above_ratio]
     out.add(CompiledRule("hardship.tier.accident", Effect.eligible, accident, tier=Tier.accident))
-    not_in_hardship = [*base, at_least_relative, either(eq("sudden_event", False), costs_within_ratio)]
-    out.add(CompiledRule("hardship.not_in_hardship", Effect.ineligible, not_in_hardship))
+    out.add(CompiledRule("hardship.not_in_hardship", Effect.ineligible, [*base, at_least_relative, eq("sudden_event", False)]))
+    within = [*base, at_least_relative, eq("sudden_event", True), costs_within_ratio]
+    out.add(CompiledRule("hardship.not_in_hardship.costs_within_ratio", Effect.ineligible, within))
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:

@@ -78,4 +78,6 @@ class DurableRulesEngine:
         fired = list(state.get(_FIRED) or [])
         if not fired or fired[-1] != SENTINEL_ID:
             raise RulesEngineError(f"evaluation did not complete; fired: {fired}")
+        if len(set(fired)) != len(fired):
+            raise RulesEngineError(f"a rule fired twice (an $or with overlapping branches?): {fired}")
         return fired[:-1]

@@ -135,12 +135,17 @@ def _explain_hardship(policy: Policy, rule_id: str, check: str, qualifier: list[
         }[tier]
         info = h.tiers[tier]
         return Reason(rule_id=rule_id, zh=f"认定为{info.name_zh}：{criteria[0]}", en=f"{info.name_en}: {criteria[1]}")
-    return Reason(
-        rule_id=rule_id,
-        zh=f"家庭人均收入不低于低保标准的 {h.relative_multiplier} 倍，且不符合意外致困条件",
-        en=f"Household income per person is at least {h.relative_multiplier}x the minimum living line "
-        "and the sudden-event test is not met",
+    above = (
+        f"家庭人均收入不低于低保标准的 {h.relative_multiplier} 倍",
+        f"Household income per person is at least {h.relative_multiplier}x the minimum living line",
     )
+    if qualifier == ["costs_within_ratio"]:
+        return Reason(
+            rule_id=rule_id,
+            zh=f"{above[0]}，突发事件后刚性支出未超过家庭收入的 {h.accident_cost_ratio_pct}%",
+            en=f"{above[1]}, and after the sudden event costs are not above {h.accident_cost_ratio_pct}% of income",
+        )
+    return Reason(rule_id=rule_id, zh=f"{above[0]}，且无突发事件", en=f"{above[1]}, with no sudden event")
 
 
 def _scope_zh(scope: str) -> str:

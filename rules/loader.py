@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -27,7 +27,7 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True)
 class LoadedPolicy:
-    policy: Policy
+    policy: Policy = field(repr=False)
     hash: str  # sha256 of the canonical JSON of the validated content
     file: str
 

@@ -135,8 +135,10 @@ def _hardship_hits(policy: Policy, f: _Facts) -> list[Hit]:
         limit = f["income_fen"] * h.accident_cost_ratio_pct if costs_known else None
         if f.equals("sudden_event", True) and costs_known and f["costs_x100"] > limit:
             hits.append(Hit("hardship.tier.accident", Effect.eligible, tier=Tier.accident))
-        if f.equals("sudden_event", False) or (costs_known and f["costs_x100"] <= limit):
+        if f.equals("sudden_event", False):
             hits.append(Hit("hardship.not_in_hardship", Effect.ineligible))
+        if f.equals("sudden_event", True) and costs_known and f["costs_x100"] <= limit:
+            hits.append(Hit("hardship.not_in_hardship.costs_within_ratio", Effect.ineligible))
     return hits
 
 
