@@ -1,0 +1,1 @@
+"""The FastAPI service, its store and its processes."""

@@ -1,0 +1,66 @@
+"""Filing an application: the projection row first (idempotently), then its workflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import asdict
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from rules.claims import claim_key
+from rules.loader import default_registry
+from service.models import Application, AppStatus
+from workflows.application import CHINA, ApplicationWorkflow
+from workflows.types import Actor, ApplicationDetails, ApplicationInput
+
+
+def new_application_id(today: dt.date) -> str:
+    return f"A{today:%Y%m%d}-{secrets.token_hex(5).upper()}"
+
+
+def to_input(app: Application, filed_by: Actor) -> ApplicationInput:
+    details = ApplicationDetails(**app.details)
+    filed_on = app.created_at.astimezone(CHINA).date().isoformat()
+    return ApplicationInput(app.id, app.org_id, app.member_id, app.benefit, app.event_date.isoformat(), filed_on, details, filed_by)
+
+
+def record(engine: Engine, *, org_id: int, member_id: int, benefit: str, event_date: dt.date, details: ApplicationDetails,
+           filed_by: Actor, idempotency_key: str | None = None, today: dt.date | None = None) -> tuple[Application, bool]:
+    """Insert the application row; with an idempotency key, a retry returns the first row instead."""
+    today = today or dt.datetime.now(CHINA).date()
+    loaded = default_registry().for_date(event_date)
+    benefit_policy = loaded.policy.benefit(benefit) if loaded else None
+    app_id = new_application_id(today)
+    key = claim_key(benefit_policy, member_id, event_date, details.event_key, app_id) if benefit_policy else f"{benefit}:{app_id}"
+    app = Application(id=app_id, org_id=org_id, member_id=member_id, benefit=benefit, event_date=event_date,
+                      event_key=details.event_key, claim_key=key, requested_fen=details.requested_fen,
+                      status=AppStatus.submitted, details=asdict(details), filed_by_user_id=filed_by.user_id,
+                      idempotency_key=idempotency_key)
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            session.add(app)
+        return app, True
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        with Session(engine, expire_on_commit=False) as session:
+            query = select(Application).where(Application.filed_by_user_id == filed_by.user_id,
+                                              Application.idempotency_key == idempotency_key)
+            existing = session.execute(query).scalars().first()
+        if existing is None:
+            raise
+        return existing, False
+
+
+async def start(client: Client, inp: ApplicationInput, task_queue: str) -> None:
+    """Start the workflow; starting it again (a retried request) finds the running one."""
+    await client.start_workflow(
+        ApplicationWorkflow.run, inp, id=inp.application_id, task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )

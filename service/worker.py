@@ -1,0 +1,34 @@
+"""The Temporal worker: application workflows and their activities."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities import WelfareActivities
+from workflows.application import ApplicationWorkflow
+
+WORKFLOWS = [ApplicationWorkflow]
+
+
+def build_worker(client: Client, engine: Engine, task_queue: str, executor: concurrent.futures.Executor) -> Worker:
+    acts = WelfareActivities(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=acts.all(),
+        activity_executor=executor,
+        max_concurrent_activities=32,
+        max_concurrent_local_activities=32,
+    )
+
+
+async def run_worker(client: Client, engine: Engine, task_queue: str, stop: asyncio.Event) -> None:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+        async with build_worker(client, engine, task_queue, executor):
+            await stop.wait()
