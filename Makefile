@@ -18,8 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(PY) -m rules validate rules/policies/*.yaml
-	$(PY) -m rules evaluate examples/hospitalization.json
+	$(PY) -m service.run
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,14 +9,15 @@ from dataclasses import asdict
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
-from temporalio.client import Client
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from rules.claims import claim_key
 from rules.loader import default_registry
 from service.models import Application, AppStatus
 from workflows.application import CHINA, ApplicationWorkflow
-from workflows.types import Actor, ApplicationDetails, ApplicationInput
+from workflows.types import Actor, ApplicationDetails, ApplicationInput, Snapshot
 
 
 def new_application_id(today: dt.date) -> str:
@@ -57,6 +58,14 @@ def record(engine: Engine, *, org_id: int, member_id: int, benefit: str, event_d
         return existing, False
 
 
+def _start_operation(inp: ApplicationInput, task_queue: str) -> WithStartWorkflowOperation:
+    return WithStartWorkflowOperation(
+        ApplicationWorkflow.run, inp, id=inp.application_id, task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+
+
 async def start(client: Client, inp: ApplicationInput, task_queue: str) -> None:
     """Start the workflow; starting it again (a retried request) finds the running one."""
     await client.start_workflow(
@@ -64,3 +73,17 @@ async def start(client: Client, inp: ApplicationInput, task_queue: str) -> None:
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
+
+
+async def start_and_assess(client: Client, inp: ApplicationInput, task_queue: str) -> Snapshot | None:
+    """Start the workflow (or find it running) and wait until the rules have decided.
+
+    None when the workflow has already finished (a retry long after the first request): the
+    projection then says everything.
+    """
+    try:
+        return await client.execute_update_with_start_workflow(
+            ApplicationWorkflow.await_assessment, start_workflow_operation=_start_operation(inp, task_queue)
+        )
+    except WorkflowAlreadyStartedError:
+        return None

@@ -401,6 +401,12 @@ class ApplicationWorkflow:
         if not text.strip():
             raise refused("empty", "请写明异议内容", "Say what the objection is")
 
+    @workflow.update
+    async def await_assessment(self) -> t.Snapshot:
+        """Returns once the rules have decided (or the application was refused before they could)."""
+        await workflow.wait_condition(lambda: self.decision is not None or self.status in (t.REJECTED, t.WITHDRAWN))
+        return self.snapshot()
+
     @workflow.signal
     def funds_available(self) -> None:
         self.funds_signal = True
