@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from rules.loader import default_registry
 from rules.model import FrequencyScope
@@ -205,6 +206,10 @@ async def _update(engine: Engine, client: Client, caller: Caller, app_id: str, u
         return await handle.execute_update(update, args=list(args))
     except WorkflowUpdateFailedError as exc:
         raise await run_in_threadpool(refusal, engine, exc, app_id, caller, action, task_id) from None
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise ApiError(409, "finished", "该申请的流程已经结束", "This application's process has already finished") from None
 
 
 def _app_for_action(engine: Engine, caller: Caller, app_id: str) -> Application:
