@@ -47,13 +47,13 @@ class CompiledRule:
 @dataclass
 class CompiledPolicy:
     rules: list[CompiledRule] = field(default_factory=list)  # in priority order
-    by_id: dict[str, CompiledRule] = field(default_factory=dict)
+    hits: dict[str, Hit] = field(default_factory=dict)  # what each rule contributes to a decision
 
     def add(self, rule: CompiledRule) -> None:
-        if rule.rule_id in self.by_id:
+        if rule.rule_id in self.hits:
             raise ValueError(f"duplicate rule id {rule.rule_id}")
         self.rules.append(rule)
-        self.by_id[rule.rule_id] = rule
+        self.hits[rule.rule_id] = rule.as_hit()
 
 
 # --- condition builders (durable-rules JSON) ---------------------------------------------------

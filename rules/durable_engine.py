@@ -60,8 +60,9 @@ class DurableRulesEngine:
 
     def fire(self, loaded: LoadedPolicy, facts: dict[str, Any]) -> list[str]:
         """Assert the facts once; return the ids of the rules that fired, in priority order."""
-        self.compiled(loaded)
         name = loaded.ruleset_name
+        if name not in self._compiled:
+            self.compiled(loaded)
         with self._lock:
             sid = f"e{next(self._session_ids)}"
             try:
@@ -75,7 +76,7 @@ class DurableRulesEngine:
                 raise RulesEngineError(f"could not close session {sid}: {exc}") from None
         if state.get("exception"):
             raise RulesEngineError(f"a rule action failed: {state['exception']}")
-        fired = list(state.get(_FIRED) or [])
+        fired = state.get(_FIRED) or []
         if not fired or fired[-1] != SENTINEL_ID:
             raise RulesEngineError(f"evaluation did not complete; fired: {fired}")
         if len(set(fired)) != len(fired):

@@ -66,6 +66,6 @@ def evaluate_prepared(loaded: LoadedPolicy, flat: dict[str, Any], *, reference: 
     if reference:
         return evaluate_reference(loaded, flat)
     engine = shared_engine()
-    rules = engine.compiled(loaded).by_id
+    hits = engine.compiled(loaded).hits
     fired = engine.fire(loaded, flat)
-    return decide(loaded, flat, [rules[r].as_hit() for r in fired], ENGINE_NAME)
+    return decide(loaded, flat, [hits[r] for r in fired], ENGINE_NAME)

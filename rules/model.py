@@ -10,7 +10,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 Fen = Annotated[int, Field(ge=0, le=10**10, description="money in fen (分), an integer")]
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
@@ -224,6 +224,9 @@ class Approval(_Strict):
 
 
 class Policy(_Strict):
+    _benefits_by_code: dict[str, Benefit] = PrivateAttr(default_factory=dict)
+    _evidence_by_code: dict[str, Evidence] = PrivateAttr(default_factory=dict)
+
     version: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)]
     title_zh: str
     title_en: str
@@ -257,11 +260,15 @@ class Policy(_Strict):
             raise ValueError(f"{HARDSHIP_ASSESSMENT!r} is reserved for the tier assessment")
         return self
 
+    def model_post_init(self, _context) -> None:
+        self._benefits_by_code = {b.code: b for b in self.benefits}
+        self._evidence_by_code = {e.code: e for e in self.evidence}
+
     def benefit(self, code: str) -> Benefit | None:
-        return next((b for b in self.benefits if b.code == code), None)
+        return self._benefits_by_code.get(code)
 
     def evidence_item(self, code: str) -> Evidence | None:
-        return next((e for e in self.evidence if e.code == code), None)
+        return self._evidence_by_code.get(code)
 
     def in_force_on(self, day: dt.date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)

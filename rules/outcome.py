@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rules.decision import Decision, Effect, Outcome
+from rules.decision import Decision, Effect, Outcome, Reason
 from rules.explain import NO_RULE_DECIDED, explain
 from rules.loader import LoadedPolicy
 from rules.model import HARDSHIP_ASSESSMENT, Tier
@@ -18,6 +18,21 @@ class Hit:
     cap_fen: int | None = None
     period_cap_fen: int | None = None
     tier: Tier | None = None
+
+
+_REASONS: dict[tuple, Reason] = {}
+
+
+def _reason(loaded: LoadedPolicy, hit: Hit, facts: dict[str, Any]) -> Reason:
+    """Reasons depend on the policy, the rule and (for yearly caps) the amount already used: cache them."""
+    used = facts.get("period_used_fen", 0) if hit.period_cap_fen is not None else None
+    key = (loaded.hash, hit.rule_id, hit.cap_fen, hit.period_cap_fen, used)
+    found = _REASONS.get(key)
+    if found is None:
+        if len(_REASONS) > 50_000:
+            _REASONS.clear()
+        found = _REASONS[key] = explain(loaded.policy, hit.rule_id, facts, hit.cap_fen, hit.period_cap_fen)
+    return found
 
 
 def decide(loaded: LoadedPolicy, facts: dict[str, Any], hits: list[Hit], engine: str) -> Decision:
@@ -44,7 +59,7 @@ def decide(loaded: LoadedPolicy, facts: dict[str, Any], hits: list[Hit], engine:
                 cap_applied = min(cap_applied, grant.period_cap_fen - facts["period_used_fen"])
             approved = min(requested, cap_applied)
 
-    reasons = [explain(policy, h.rule_id, facts, h.cap_fen, h.period_cap_fen) for h in hits]
+    reasons = [_reason(loaded, h, facts) for h in hits]
     if outcome == Outcome.refer:
         reasons.append(NO_RULE_DECIDED)
 
@@ -53,7 +68,7 @@ def decide(loaded: LoadedPolicy, facts: dict[str, Any], hits: list[Hit], engine:
     else:
         benefit = policy.benefit(facts["benefit"])
         route, form, fund, legal_ref = benefit.route, benefit.form, benefit.fund, benefit.legal_ref
-    return Decision(
+    return Decision.model_construct(  # every value below is already typed: no need to validate again
         outcome=outcome,
         benefit=facts["benefit"],
         requested_fen=requested,

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from service.errors import FORBIDDEN, UNAUTHENTICATED
-from service.models import ApiToken, RoleGrant, User
+from service.models import ApiToken, Member, RoleGrant, User
 from service.security import token_digest
 from workflows.types import Actor
 
@@ -21,6 +21,7 @@ from workflows.types import Actor
 class Caller:
     user: User
     roles: dict[int, set[str]]  # organisation id → roles there
+    member_org_id: int | None = None  # the union of the caller's own member record
 
     def has(self, org_id: int, *roles: str) -> bool:
         return bool(self.roles.get(org_id, set()) & set(roles))
@@ -52,10 +53,11 @@ def _load_caller(engine: Engine, token: str) -> Caller | None:
             return None
         user = session.get(User, found.user_id)
         grants = session.execute(select(RoleGrant).where(RoleGrant.user_id == user.id)).scalars().all()
+        member = session.get(Member, user.member_id) if user.member_id else None
     roles: dict[int, set[str]] = {}
     for grant in grants:
         roles.setdefault(grant.org_id, set()).add(grant.role.value if hasattr(grant.role, "value") else grant.role)
-    return Caller(user, roles)
+    return Caller(user, roles, member.org_id if member else None)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -15,6 +15,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from rules.claims import claim_key
 from rules.loader import default_registry
+from service import audit_log
 from service.models import Application, AppStatus
 from workflows.application import CHINA, ApplicationWorkflow
 from workflows.types import Actor, ApplicationDetails, ApplicationInput, Snapshot
@@ -42,9 +43,15 @@ def record(engine: Engine, *, org_id: int, member_id: int, benefit: str, event_d
                       event_key=details.event_key, claim_key=key, requested_fen=details.requested_fen,
                       status=AppStatus.submitted, details=asdict(details), filed_by_user_id=filed_by.user_id,
                       idempotency_key=idempotency_key)
+    app.history = [{"seq": 1, "at": app.created_at.isoformat(), "action": "filed", "actor": filed_by.username,
+                    "detail": {"requested_fen": details.requested_fen}}]
+    app.projection_seq = 1
     try:
         with Session(engine, expire_on_commit=False) as session, session.begin():
             session.add(app)
+            session.flush()
+            audit_log.append(session, f"{app_id}:1", app_id, filed_by.username, "filed",
+                             {"status": "submitted", "stage": None, "requested_fen": details.requested_fen})
         return app, True
     except IntegrityError:
         if idempotency_key is None:

@@ -20,7 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import types as t
+    import workflows.types as t
 
 CHINA = timezone(timedelta(hours=8))
 LOCAL = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30))}
@@ -72,7 +72,8 @@ class ApplicationWorkflow:
     @workflow.run
     async def run(self, inp: t.ApplicationInput) -> str:
         self.inp, self.details = inp, inp.details
-        await self._record(t.SUBMITTED, None, "filed", inp.filed_by.username, {"requested_fen": inp.details.requested_fen})
+        await self._record(t.SUBMITTED, None, "filed", inp.filed_by.username, {"requested_fen": inp.details.requested_fen},
+                           project=False)  # service.filing wrote this state with the application row
         try:
             if not await self._decide():
                 return await self._finish()
@@ -154,7 +155,7 @@ class ApplicationWorkflow:
         notice_days = d["route"]["public_notice_working_days"]
         if self.approved_fen > 0:
             await self._reserve()
-        await self._record(t.APPROVED, None, "approved", None, {"approved_fen": self.approved_fen})
+        await self._record(t.APPROVED, None, "approved", None, {"approved_fen": self.approved_fen, "funds_reserved": self.reserved})
         if notice_days:
             await self._public_notice(notice_days)
         if self.approved_fen > 0:
@@ -172,7 +173,6 @@ class ApplicationWorkflow:
             if result.ok:
                 self.reserved = True
                 self._checkpoint()
-                await self._record(t.APPROVED, None, "funds_reserved", None, {"amount_fen": self.approved_fen})
                 return
             if result.reason != "insufficient_funds" or workflow.now() >= deadline:
                 await self._record(t.REJECTED, None, "rejected_funds", None, {"reason": result.reason, "zh": result.zh, "en": result.en})
@@ -464,11 +464,13 @@ class ApplicationWorkflow:
         return self.history[-1].actor if self.history else None
 
     async def _record(self, status: str, stage: str | None, action: str, actor: str | None, detail: dict | None = None,
-                      tasks: list[t.TaskView] | None = None) -> None:
+                      tasks: list[t.TaskView] | None = None, project: bool = True) -> None:
         self.status, self.stage = status, stage
         item = t.HistoryItem(workflow.now().isoformat(), action, actor, detail or {})
         self.history.append(item)
         self.seq += 1
+        if not project:
+            return
         projection = t.Projection(self.inp.application_id, self.seq, status, stage, self.approved_fen, item,
                                   self.decision, [replace(task) for task in tasks or []])
         await workflow.execute_local_activity("project", projection, **LOCAL)

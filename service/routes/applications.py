@@ -159,8 +159,8 @@ def list_applications(engine: Engine, caller: Caller, member_id: int | None, ben
                       date_from: dt.date | None, date_to: dt.date | None, page: int, page_size: int) -> Page:
     staff_orgs = caller.orgs_with(*STAFF)
     scope = [Application.org_id.in_(staff_orgs)] if staff_orgs else []
-    if caller.user.member_id is not None:
-        scope.append(Application.member_id == caller.user.member_id)
+    if caller.user.member_id is not None and caller.member_org_id not in staff_orgs:
+        scope.append(Application.member_id == caller.user.member_id)  # staff of their own union see it already
     if not scope:
         return Page(items=[], total=0, page=page, page_size=page_size)
     filters = [or_(*scope)]
