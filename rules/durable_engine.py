@@ -50,6 +50,9 @@ class DurableRulesEngine:
 
     def compiled(self, loaded: LoadedPolicy) -> CompiledPolicy:
         name = loaded.ruleset_name
+        found = self._compiled.get(name)
+        if found is not None:
+            return found
         with self._lock:
             found = self._compiled.get(name)
             if found is None:

@@ -35,9 +35,10 @@ class LoadedPolicy:
     def version(self) -> str:
         return self.policy.version
 
-    @property
-    def ruleset_name(self) -> str:
-        return f"{self.policy.version}-{self.hash[:16]}"
+    ruleset_name: str = field(init=False, repr=False)  # version + hash: the name it is registered under, once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ruleset_name", f"{self.policy.version}-{self.hash[:16]}")
 
 
 def policy_hash(policy: Policy) -> str:

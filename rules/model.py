@@ -7,10 +7,11 @@ canonical content (see ``loader.policy_hash``).
 from __future__ import annotations
 
 import datetime as dt
+from functools import cached_property
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Fen = Annotated[int, Field(ge=0, le=10**10, description="money in fen (分), an integer")]
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
@@ -224,9 +225,6 @@ class Approval(_Strict):
 
 
 class Policy(_Strict):
-    _benefits_by_code: dict[str, Benefit] = PrivateAttr(default_factory=dict)
-    _evidence_by_code: dict[str, Evidence] = PrivateAttr(default_factory=dict)
-
     version: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64)]
     title_zh: str
     title_en: str
@@ -260,9 +258,13 @@ class Policy(_Strict):
             raise ValueError(f"{HARDSHIP_ASSESSMENT!r} is reserved for the tier assessment")
         return self
 
-    def model_post_init(self, _context) -> None:
-        self._benefits_by_code = {b.code: b for b in self.benefits}
-        self._evidence_by_code = {e.code: e for e in self.evidence}
+    @cached_property
+    def _benefits_by_code(self) -> dict[str, Benefit]:
+        return {b.code: b for b in self.benefits}
+
+    @cached_property
+    def _evidence_by_code(self) -> dict[str, Evidence]:
+        return {e.code: e for e in self.evidence}
 
     def benefit(self, code: str) -> Benefit | None:
         return self._benefits_by_code.get(code)

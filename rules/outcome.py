@@ -68,7 +68,7 @@ def decide(loaded: LoadedPolicy, facts: dict[str, Any], hits: list[Hit], engine:
     else:
         benefit = policy.benefit(facts["benefit"])
         route, form, fund, legal_ref = benefit.route, benefit.form, benefit.fund, benefit.legal_ref
-    return Decision.model_construct(  # every value below is already typed: no need to validate again
+    return Decision(
         outcome=outcome,
         benefit=facts["benefit"],
         requested_fen=requested,
