@@ -326,7 +326,7 @@ class ApplicationWorkflow:
         if task.assignee_user_id is not None and task.assignee_user_id != cmd.actor.user_id:
             raise refused("not_assignee", "这不是您的任务", "This task is assigned to someone else")
         if task.stage == t.COMMITTEE_VOTE and any(
-            x.stage == task.stage and x.decided_by_user_id == cmd.actor.user_id for x in self.tasks.values()
+            self.tasks[i].decided_by_user_id == cmd.actor.user_id for i in self.current_tasks
         ):
             raise refused("already_voted", "您已投过票", "You have already voted")
         self._check_recusal(cmd.actor, task.stage)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import concurrent.futures
 import datetime as dt
 import uuid
@@ -20,12 +21,23 @@ from workflows.types import Act, ApplicationDetails, Snapshot
 from ..world import World
 
 
+_started: dict[str, list[WorkflowHandle]] = {}
+
+
 @asynccontextmanager
 async def running_worker(client: Client, engine):
+    """A worker for one test; whatever the test left running is terminated afterwards, because a
+    workflow without a worker stops the time-skipping server from skipping time for everyone."""
     task_queue = f"test-{uuid.uuid4().hex[:8]}"
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
-        async with build_worker(client, engine, task_queue, executor):
-            yield task_queue
+    _started[task_queue] = []
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+            async with build_worker(client, engine, task_queue, executor):
+                yield task_queue
+    finally:
+        for handle in _started.pop(task_queue):
+            with contextlib.suppress(Exception):
+                await handle.terminate("test finished")
 
 
 async def file(client: Client, engine, world: World, task_queue: str, benefit: str, *, member: str = "alice",
@@ -35,7 +47,9 @@ async def file(client: Client, engine, world: World, task_queue: str, benefit: s
     app, _ = filing.record(engine, org_id=world.org_id, member_id=world.members[member], benefit=benefit,
                            event_date=event_date or dt.date.today() - dt.timedelta(days=2), details=details, filed_by=actor)
     await filing.start(client, filing.to_input(app, actor), task_queue)
-    return client.get_workflow_handle_for(ApplicationWorkflow.run, app.id)
+    handle = client.get_workflow_handle_for(ApplicationWorkflow.run, app.id)
+    _started[task_queue].append(handle)
+    return handle
 
 
 async def until(handle: WorkflowHandle, predicate, timeout: float = 20.0) -> Snapshot:
@@ -48,6 +62,15 @@ async def until(handle: WorkflowHandle, predicate, timeout: float = 20.0) -> Sna
             raise AssertionError(f"timed out; last: status={snap.status} stage={snap.stage} "
                                  f"history={[h.action for h in snap.history]}")
         await asyncio.sleep(0.05)
+
+
+async def skip_days(env, days: float) -> None:
+    """Advance the time-skipping server a day at a time (one long jump over many timers times out)."""
+    left = days
+    while left > 0:
+        step = min(1.0, left)
+        await env.sleep(dt.timedelta(days=step))
+        left -= step
 
 
 def open_tasks(snap: Snapshot, stage: str | None = None) -> list:
