@@ -88,6 +88,14 @@ async def time_env():
     await env.shutdown()
 
 
+@pytest_asyncio.fixture(scope="session")
+async def dev_env():
+    """A real `temporal server start-dev` (in memory), started offline from the installed binary."""
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=binary("temporal"), dev_server_log_level="error")
+    yield env
+    await env.shutdown()
+
+
 def pytest_sessionfinish(session, exitstatus):
     global _exit_status
     _exit_status = int(exitstatus)

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
 CHINA = timezone(timedelta(hours=8))
 LOCAL = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30))}
 MONEY = {
-    "start_to_close_timeout": timedelta(seconds=30),
+    "start_to_close_timeout": timedelta(seconds=15),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
 }
 

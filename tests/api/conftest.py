@@ -14,7 +14,6 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from sqlmodel import Session, select
-from temporalio.testing import WorkflowEnvironment
 
 from service.app import create_app
 from service.db import make_engine, migrate
@@ -23,18 +22,10 @@ from service.security import hash_password
 from service.settings import Settings
 from service.worker import build_worker
 
-from ..conftest import binary, drop_postgres, fresh_postgres_url, postgres_reachable
+from ..conftest import drop_postgres, fresh_postgres_url, postgres_reachable
 from ..world import World, build
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest_asyncio.fixture(scope="session")
-async def dev_env():
-    env = await WorkflowEnvironment.start_local(dev_server_existing_path=binary("temporal"),
-                                                dev_server_log_level="error")
-    yield env
-    await env.shutdown()
 
 
 def free_port() -> int:

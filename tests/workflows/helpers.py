@@ -35,7 +35,7 @@ async def running_worker(client: Client, engine):
             async with build_worker(client, engine, task_queue, executor):
                 yield task_queue
     finally:
-        for handle in _started.pop(task_queue):
+        for handle in _started.pop(task_queue, []):
             with contextlib.suppress(Exception):
                 await handle.terminate("test finished")
 
@@ -48,7 +48,7 @@ async def file(client: Client, engine, world: World, task_queue: str, benefit: s
                            event_date=event_date or dt.date.today() - dt.timedelta(days=2), details=details, filed_by=actor)
     await filing.start(client, filing.to_input(app, actor), task_queue)
     handle = client.get_workflow_handle_for(ApplicationWorkflow.run, app.id)
-    _started[task_queue].append(handle)
+    _started.setdefault(task_queue, []).append(handle)
     return handle
 
 
