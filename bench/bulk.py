@@ -16,8 +16,8 @@ from itertools import islice
 from sqlalchemy import Engine, insert, select
 from sqlmodel import Session
 
-from service.deps import Caller
-from service.models import Application, ApprovalTask, Member, RoleGrant, User
+from service.deps import Caller, caller_for_user
+from service.models import Application, ApprovalTask, Member, User
 from tests.world import World, build
 
 MEMBERS = 3_000
@@ -50,12 +50,7 @@ def populate(engine: Engine, n_apps: int) -> Caller:
 
 def caller(engine: Engine, user_id: int) -> Caller:
     with Session(engine) as session:
-        user = session.get(User, user_id)
-        grants = session.execute(select(RoleGrant).where(RoleGrant.user_id == user_id)).scalars().all()
-    roles: dict[int, set[str]] = {}
-    for grant in grants:
-        roles.setdefault(grant.org_id, set()).add(str(grant.role.value))
-    return Caller(user, roles)
+        return caller_for_user(session, session.get(User, user_id))
 
 
 def _insert(engine: Engine, model, rows: Iterator[dict]) -> None:

@@ -45,19 +45,22 @@ async def temporal_of(request: Request) -> Client:
     return await request.app.state.temporal()
 
 
+def caller_for_user(session: Session, user: User) -> Caller:
+    grants = session.execute(select(RoleGrant).where(RoleGrant.user_id == user.id)).scalars().all()
+    member = session.get(Member, user.member_id) if user.member_id else None
+    roles: dict[int, set[str]] = {}
+    for grant in grants:
+        roles.setdefault(grant.org_id, set()).add(grant.role.value if hasattr(grant.role, "value") else grant.role)
+    return Caller(user, roles, member.org_id if member else None)
+
+
 def _load_caller(engine: Engine, token: str) -> Caller | None:
     now = dt.datetime.now(dt.UTC)
     with Session(engine) as session:
         found = session.execute(select(ApiToken).where(ApiToken.token_digest == token_digest(token))).scalars().first()
         if found is None or found.revoked or found.expires_at < now:
             return None
-        user = session.get(User, found.user_id)
-        grants = session.execute(select(RoleGrant).where(RoleGrant.user_id == user.id)).scalars().all()
-        member = session.get(Member, user.member_id) if user.member_id else None
-    roles: dict[int, set[str]] = {}
-    for grant in grants:
-        roles.setdefault(grant.org_id, set()).add(grant.role.value if hasattr(grant.role, "value") else grant.role)
-    return Caller(user, roles, member.org_id if member else None)
+        return caller_for_user(session, session.get(User, found.user_id))
 
 
 def bearer_token(request: Request) -> str | None:

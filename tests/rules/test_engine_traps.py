@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from durable import engine as durable
 
 from rules import FactsError, Outcome, RulesEngineError, evaluate
 from rules.durable_engine import DurableRulesEngine
