@@ -1,0 +1,1 @@
+"""The auditor's tools: histories, replay, re-checks, projection audit, reports, tamper evidence."""
