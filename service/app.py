@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from service import errors
-from service.routes import applications, auth, funds, members, tasks
+from service.routes import applications, audit, auth, funds, members, tasks
 from service.settings import Settings
 
 log = structlog.get_logger("api")
@@ -67,6 +67,6 @@ def create_app(settings: Settings, engine: Engine, temporal: Callable[[], Awaita
     async def health() -> dict:
         return {"status": "ok"}
 
-    for module in (auth, applications, tasks, members, funds):
+    for module in (auth, applications, tasks, members, funds, audit):
         app.include_router(module.router)
     return app
