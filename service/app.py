@@ -6,16 +6,19 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from temporalio.client import Client
 
 from service import errors
-from service.routes import applications, audit, auth, funds, members, tasks
+from service.routes import applications, audit, audit_reports, auth, funds, members, tasks
 from service.settings import Settings
+from service.web import routes as pages
 
 log = structlog.get_logger("api")
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -67,6 +70,8 @@ def create_app(settings: Settings, engine: Engine, temporal: Callable[[], Awaita
     async def health() -> dict:
         return {"status": "ok"}
 
-    for module in (auth, applications, tasks, members, funds, audit):
+    for module in (auth, applications, tasks, members, funds, audit, audit_reports):
         app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     return app

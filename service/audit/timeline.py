@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from rules.explain import yuan
+from rules.loader import default_registry
 from service.audit.history import RecordedApplication
 from service.models import AuditEvent
 
@@ -21,6 +22,7 @@ ACTION_TEXT = {
     "flag": ("审计存疑", "flagged it in audit"),
 }
 MONEY_TEXT = {"reserve": ("预留经费", "reserved"), "disburse": ("发放", "paid"), "release": ("释放预留", "released")}
+READ_ONLY_UPDATES = {"await_assessment"}  # the API waiting for the rules: nobody did anything
 # Audit-log actions that history alone does not show (refusals are never in Temporal's history).
 FROM_AUDIT_LOG = {
     "refused": ("操作被拒绝", "action refused"),
@@ -49,10 +51,11 @@ def _from_history(rec: RecordedApplication) -> list[Entry]:
     if rec.started_at:
         details = inp.get("details", {})
         who = inp.get("filed_by", {}).get("username")
+        name_zh, name_en = _benefit_names(inp)
         entries.append(Entry(rec.started_at, who, "filed",
-                             f"{who} 提交 {inp.get('benefit')} 申请，申请金额 {yuan(details.get('requested_fen', 0))} 元，事件日期 {inp.get('event_date')}",
-                             f"{who} filed a {inp.get('benefit')} application for {yuan(details.get('requested_fen', 0))} yuan, event on {inp.get('event_date')}",
-                             {"requested_fen": details.get("requested_fen")}))
+                             f"{who} 提交“{name_zh}”申请，申请金额 {yuan(details.get('requested_fen', 0))} 元，事件日期 {inp.get('event_date')}",
+                             f"{who} filed a {name_en} application for {yuan(details.get('requested_fen', 0))} yuan, event on {inp.get('event_date')}",
+                             {"requested_fen": details.get("requested_fen"), "benefit": inp.get("benefit")}))
     for evaluation in rec.evaluations:
         d = evaluation.decision
         if d is None:
@@ -66,6 +69,8 @@ def _from_history(rec: RecordedApplication) -> list[Entry]:
                              {"fired": d["fired"], "approved_fen": d["approved_fen"], "cap_fen": d.get("cap_fen"),
                               "policy_version": d["policy_version"], "policy_hash": d["policy_hash"], "facts": evaluation.facts}))
     for action in rec.actions:
+        if action.update in READ_ONLY_UPDATES:
+            continue
         entries.append(_action_entry(action))
     for move in rec.money:
         if not move.happened:
@@ -79,6 +84,16 @@ def _from_history(rec: RecordedApplication) -> list[Entry]:
         status = rec.result or ("terminated" if rec.terminated else "closed")
         entries.append(Entry(rec.closed_at, None, "finished", f"流程结束：{status}", f"Process finished: {status}", {"status": status}))
     return entries
+
+
+def _benefit_names(inp: dict[str, Any]) -> tuple[str, str]:
+    code = inp.get("benefit", "")
+    try:
+        loaded = default_registry().for_date(dt.date.fromisoformat(inp.get("event_date", "")))
+    except ValueError:
+        loaded = None
+    benefit = loaded.policy.benefit(code) if loaded else None
+    return (benefit.name_zh, benefit.name_en) if benefit else (code, code)
 
 
 def _action_entry(action) -> Entry:

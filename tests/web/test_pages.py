@@ -1,0 +1,134 @@
+"""The pages in a real headless Chromium: file, approve, confirm, audit; errors shown where they belong."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright
+
+from workflows.application import CHINA
+
+from ..api.conftest import PASSWORD
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+RECENT = (dt.datetime.now(CHINA).date() - dt.timedelta(days=3)).isoformat()
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        await b.close()
+
+
+async def signed_in(browser: Browser, service, username: str, phone: bool = False) -> Page:
+    context = await browser.new_context(viewport={"width": 390, "height": 844} if phone else {"width": 1200, "height": 900},
+                                        base_url=service.base_url)
+    page = await context.new_page()
+    await page.goto("/login")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_load_state("networkidle")
+    return page
+
+
+async def act_on(page: Page, app_url: str, button: str) -> None:
+    await page.goto(app_url)
+    async with page.expect_navigation():
+        await page.click(f"section.action button[value={button}]")
+
+
+async def test_whole_path_in_a_browser(browser, service):
+    applicant = await signed_in(browser, service, "alice", phone=True)
+    await applicant.goto("/apply")
+    await applicant.select_option("#benefit", "wedding")
+    info = await applicant.text_content("#benefit-info")
+    assert "500.00" in info and "慰问品" in info and "主席" in info  # cap, form and route shown before submitting
+    await applicant.fill("#event_date", RECENT)
+    await applicant.fill("#requested_yuan", "600")
+    await applicant.check("#ev-marriage_certificate")
+    await applicant.screenshot(path=ARTIFACTS / "apply-phone.png", full_page=True)
+    async with applicant.expect_navigation():
+        await applicant.click("#submit")
+    assert "/applications/" in applicant.url, await applicant.locator(".field-error, .error").all_text_contents()
+    app_url = applicant.url
+    assert await applicant.text_content("#status") == "审批中"
+    explanation = await applicant.text_content("#explanation")
+    assert "wedding.eligible" in explanation and "按上限 500.00 元核定" in explanation
+    await applicant.screenshot(path=ARTIFACTS / "application-applicant.png", full_page=True)
+
+    clerk = await signed_in(browser, service, "clerk")
+    await clerk.goto("/inbox")
+    assert "经办人初审" in await clerk.text_content("main")
+    await clerk.screenshot(path=ARTIFACTS / "inbox-clerk.png", full_page=True)
+    await act_on(clerk, app_url, "approve")
+
+    chair = await signed_in(browser, service, "chair")
+    await chair.goto(app_url)
+    assert "主席审批" in await chair.text_content("section.action")
+    await chair.screenshot(path=ARTIFACTS / "application-chair.png", full_page=True)
+    await act_on(chair, app_url, "approve")
+    await chair.reload()
+    for _ in range(50):  # payment follows approval in the workflow
+        if await clerk.goto(app_url) and "签领确认" in (await clerk.text_content("main")):
+            break
+        await clerk.wait_for_timeout(200)
+    await act_on(clerk, app_url, "approve")
+
+    auditor = await signed_in(browser, service, "auditor")
+    app_id = app_url.rsplit("/", 1)[1]
+    await auditor.goto(f"/audit?application_id={app_id}")
+    story = await auditor.text_content("#timeline")
+    assert "提交" in story and "wedding.eligible" in story and "chair 同意" in story and "发放 500.00 元" in story
+    await auditor.screenshot(path=ARTIFACTS / "audit-timeline.png", full_page=True)
+    await auditor.goto(f"/audit?application_id={app_id}&lang=en")
+    assert "filed" in await auditor.text_content("#timeline")
+
+
+async def test_validation_error_next_to_its_field(browser, service):
+    page = await signed_in(browser, service, "clerk", phone=True)
+    await page.goto("/apply")
+    await page.select_option("#benefit", "hospitalization")
+    await page.fill("#event_date", RECENT)
+    await page.fill("#requested_yuan", "一千")
+    async with page.expect_navigation():
+        await page.click("#submit")
+    error = page.locator("#requested_yuan-error")
+    assert await error.is_visible()
+    box, field = await error.bounding_box(), await page.locator("#requested_yuan").bounding_box()
+    assert 0 <= box["y"] - (field["y"] + field["height"]) < 40  # right under the field it is about
+    assert await page.input_value("#requested_yuan") == "一千"  # what was typed is kept
+    await page.screenshot(path=ARTIFACTS / "apply-validation-error.png", full_page=True)
+
+
+async def test_approver_refused_on_their_own_application(browser, service):
+    chair = await signed_in(browser, service, "chair")
+    await chair.goto("/apply")
+    await chair.select_option("#benefit", "wedding")
+    await chair.fill("#event_date", RECENT)
+    await chair.fill("#requested_yuan", "500")
+    await chair.check("#ev-marriage_certificate")
+    async with chair.expect_navigation():
+        await chair.click("#submit")
+    assert "/applications/" in chair.url, await chair.locator(".field-error, .error").all_text_contents()
+    app_url = chair.url
+    clerk = await signed_in(browser, service, "clerk")
+    await act_on(clerk, app_url, "approve")
+    await chair.goto(app_url)
+    async with chair.expect_navigation():
+        await chair.click("section.action button[value=approve]")
+    error = await chair.text_content("#action-error")
+    assert "本人" in error
+    await chair.screenshot(path=ARTIFACTS / "refused-own-application.png", full_page=True)
