@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from service.worker import WORKFLOWS
 
@@ -34,10 +35,17 @@ async def _iterate(histories: Iterable[WorkflowHistory]) -> AsyncIterator[Workfl
         yield history
 
 
+def replayer_for(workflows) -> Replayer:
+    """Sandboxed, so calls that would break determinism are still refused; modules are passed
+    through instead of re-imported for every history (a year holds tens of thousands)."""
+    restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
+    return Replayer(workflows=workflows, workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions))
+
+
 async def replay(histories: Iterable[WorkflowHistory] | AsyncIterator[WorkflowHistory], workflows=None) -> list[ReplayOutcome]:
     """Replay every history; ``workflows`` defaults to the ones the worker runs."""
     source = histories if hasattr(histories, "__aiter__") else _iterate(histories)
-    replayer = Replayer(workflows=workflows or WORKFLOWS)
+    replayer = replayer_for(workflows or WORKFLOWS)
     outcomes: list[ReplayOutcome] = []
     async with replayer.workflow_replay_iterator(source) as results:
         async for result in results:
