@@ -183,6 +183,21 @@ class Exclusion(_Strict):
 class TierInfo(_Strict):
     name_zh: str
     name_en: str
+    # 送温暖 (e.g. Spring Festival) amount per household of this tier; the union sets it.
+    warmth_fen: Fen
+
+
+class BirthdayTiming(StrEnum):
+    on_birthday = "on_birthday"  # the gift is made on the member's birthday (29 Feb: 28 Feb in other years)
+    first_working_day_of_month = "first_working_day_of_month"  # one batch for the month's birthdays
+
+
+class ScheduledGifts(_Strict):
+    """Gifts the service files by itself from the member register (no application by anyone)."""
+
+    birthday_benefit: Code | None = Field(description="benefit filed on each active member's birthday; none = off")
+    birthday_timing: BirthdayTiming
+    retirement_benefit: Code | None = Field(description="benefit filed on the register's retirement date; none = off")
 
 
 class Hardship(_Strict):
@@ -197,12 +212,16 @@ class Hardship(_Strict):
     tiers: dict[Tier, TierInfo]
     file_route: Route
     review_months: int = Field(default=12, ge=1, le=60)
+    warmth_fund: Code = Field(description="the fund 送温暖 campaigns pay from")
+    warmth_form: Form = Field(description="cash (慰问金) or goods (慰问品)")
     note: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Hardship:
         if self.relative_multiplier <= self.deep_multiplier:
             raise ValueError("relative_multiplier must exceed deep_multiplier")
+        if self.warmth_form == Form.visit:
+            raise ValueError("warmth_form is cash or goods: a campaign pays something")
         if set(self.tiers) != set(Tier):
             raise ValueError(f"tiers must name every tier: {[t.value for t in Tier]}")
         return self
@@ -236,6 +255,7 @@ class Policy(_Strict):
     approval: Approval = Approval()
     benefits: list[Benefit]
     hardship: Hardship
+    scheduled_gifts: ScheduledGifts
 
     @model_validator(mode="after")
     def _references(self) -> Policy:
@@ -254,6 +274,22 @@ class Policy(_Strict):
             unknown = [e for e in benefit.evidence if e not in evidence_codes]
             if unknown:
                 raise ValueError(f"benefit {benefit.code}: unknown evidence {unknown}")
+        if self.hardship.warmth_fund not in fund_codes:
+            raise ValueError(f"hardship.warmth_fund: unknown fund {self.hardship.warmth_fund!r}")
+        gifts = self.scheduled_gifts
+        for name, code, scope in (("birthday_benefit", gifts.birthday_benefit, FrequencyScope.calendar_year),
+                                  ("retirement_benefit", gifts.retirement_benefit, FrequencyScope.member)):
+            if code is None:
+                continue
+            benefit = next((b for b in self.benefits if b.code == code), None)
+            if benefit is None:
+                raise ValueError(f"scheduled_gifts.{name}: unknown benefit {code!r}")
+            if benefit.frequency.scope != scope or benefit.frequency.max_claims != 1:
+                raise ValueError(f"scheduled_gifts.{name}: {code!r} must be limited to once per {scope.value}")
+            if benefit.cap_fen is None:
+                raise ValueError(f"scheduled_gifts.{name}: {code!r} needs a flat cap_fen (the amount filed)")
+            if name == "birthday_benefit" and benefit.evidence:
+                raise ValueError(f"scheduled_gifts.{name}: {code!r} may ask for no evidence (the register is the evidence)")
         if HARDSHIP_ASSESSMENT in {b.code for b in self.benefits}:
             raise ValueError(f"{HARDSHIP_ASSESSMENT!r} is reserved for the tier assessment")
         return self

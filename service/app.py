@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from service import errors
-from service.routes import applications, audit, audit_reports, auth, funds, members, tasks
+from service.routes import applications, audit, audit_reports, auth, campaigns, funds, hardship, members, tasks
 from service.settings import Settings
 from service.web import routes as pages
 
@@ -70,7 +70,7 @@ def create_app(settings: Settings, engine: Engine, temporal: Callable[[], Awaita
     async def health() -> dict:
         return {"status": "ok"}
 
-    for module in (auth, applications, tasks, members, funds, audit, audit_reports):
+    for module in (auth, applications, tasks, members, funds, audit, audit_reports, campaigns, hardship):
         app.include_router(module.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")

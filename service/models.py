@@ -123,15 +123,27 @@ class ApiToken(SQLModel, table=True):
 
 
 class HardshipFile(SQLModel, table=True):
-    """困难职工档案: a member's household file; assistance is paid only against an active one."""
+    """困难职工档案: a member's household file; assistance is paid only against an active one.
+
+    One row per year (period) of a file: a renewal adds a row, so an assistance application is judged by
+    the tier in force on its event date. Rows written by the hardship-file workflow carry its workflow id
+    (``file_id``, ``HF-<member id>-<n>``); until a file is first granted, its period-1 row is ``pending``
+    (tier empty, both dates the day it was opened) and ``stage`` says where the file stands.
+    """
+
+    __table_args__ = (Index("ux_hardshipfile_file_period", "file_id", "period", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     member_id: int = Field(foreign_key="member.id", index=True)
-    tier: str = Field(max_length=16)  # rules.model.Tier
-    status: str = Field(default="active", max_length=16)  # active / closed
+    tier: str = Field(max_length=16)  # rules.model.Tier ("" while pending)
+    status: str = Field(default="active", max_length=16)  # pending / active / closed / rejected
     active_from: dt.date
     active_until: dt.date
     assessment: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    file_id: str | None = Field(default=None, max_length=40, index=True)  # the workflow id; None: entered by hand
+    period: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # 1 for the first year, 2 after a renewal…
+    stage: str = Field(default="active", max_length=24, sa_column_kwargs={"server_default": "active"})  # workflows.hardship_types
+    closed_reason: str | None = Field(default=None, max_length=24)  # left_hardship / retired / moved / died
 
 
 class Fund(SQLModel, table=True):

@@ -27,6 +27,7 @@ from service.app import create_app, temporal_connector
 from service.db import make_engine, migrate
 from service.logging import configure
 from service.models import Member, Relative, User
+from service.schedules import ensure_gift_schedule
 from service.settings import Settings, get_settings
 from service.worker import run_worker
 from workflows.application import CHINA
@@ -132,6 +133,7 @@ async def main() -> None:
         migrate(engine)
         new_passwords = demo.load(engine, settings.data_dir)
         client = await connect(settings)
+        await ensure_gift_schedule(client, settings.task_queue)  # birthday and retirement gifts, daily, catching up
         worker = asyncio.create_task(run_worker(client, engine, settings.task_queue, stop))
         if new_passwords:
             await file_demo_applications(engine, client, settings)

@@ -1,4 +1,4 @@
-"""The Temporal worker: application workflows and their activities."""
+"""The Temporal worker: application and hardship-file workflows and their activities."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import WelfareActivities
+from activities.campaign import CampaignActivities
+from activities.hardship import HardshipActivities
 from workflows.application import ApplicationWorkflow
+from workflows.campaign import CampaignWorkflow, HouseholdPaymentWorkflow
+from workflows.gifts import DailyGiftsWorkflow
+from workflows.hardship_file import HardshipFileWorkflow
 
-WORKFLOWS = [ApplicationWorkflow]
+WORKFLOWS = [ApplicationWorkflow, HardshipFileWorkflow, CampaignWorkflow, HouseholdPaymentWorkflow, DailyGiftsWorkflow]
 
 
 def build_worker(client: Client, engine: Engine, task_queue: str, executor: concurrent.futures.Executor) -> Worker:
@@ -21,7 +26,8 @@ def build_worker(client: Client, engine: Engine, task_queue: str, executor: conc
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=acts.all(),
+        activities=acts.all() + HardshipActivities(engine, acts.registry).all()
+        + CampaignActivities(engine, client, task_queue, acts.registry).all(),
         activity_executor=executor,
         max_concurrent_activities=32,
         max_concurrent_local_activities=32,

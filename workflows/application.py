@@ -139,7 +139,7 @@ class ApplicationWorkflow:
         if self.decision["outcome"] == "refer" and kind in ("auto", "officer"):
             return [t.CHAIR_APPROVAL]  # no rule decided: a person must, whatever the route
         if kind == "auto":
-            return []
+            return [t.BATCH_SIGN_OFF] if self.inp.batch else []  # a scheduled gift waits for the month's sign-off
         if kind == "officer":
             return [t.OFFICER_CHECK]
         if kind == "chair":
@@ -318,7 +318,8 @@ class ApplicationWorkflow:
             raise refused("no_such_task", "任务不存在", "No such task on this application")
         if task.status != "open" or task.task_id not in self.current_tasks:
             raise refused("wrong_stage", "该任务已处理或申请不在该环节", "This task is closed or the application is not at its stage")
-        allowed = {t.RECEIPT: (t.APPROVE,), t.AUDIT_REVIEW: (t.AUDIT_OK, t.AUDIT_FLAG)}.get(task.stage, (t.APPROVE, t.REJECT, t.RETURN))
+        allowed = {t.RECEIPT: (t.APPROVE,), t.AUDIT_REVIEW: (t.AUDIT_OK, t.AUDIT_FLAG),
+                   t.BATCH_SIGN_OFF: (t.APPROVE, t.REJECT)}.get(task.stage, (t.APPROVE, t.REJECT, t.RETURN))
         if cmd.action not in allowed:
             raise refused("bad_action", f"该环节不能执行“{cmd.action}”", f"Action {cmd.action!r} is not possible at this stage")
         if task.role not in cmd.actor.roles:

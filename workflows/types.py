@@ -27,12 +27,14 @@ COMMITTEE_VOTE = "committee_vote"
 PUBLIC_NOTICE = "public_notice"
 RECEIPT = "receipt"
 AUDIT_REVIEW = "audit_review"
+BATCH_SIGN_OFF = "batch_sign_off"  # scheduled gifts on the auto route: the chair signs off the month's batch
 STAGE_ROLE = {
     OFFICER_CHECK: "clerk",
     CHAIR_APPROVAL: "chair",
     COMMITTEE_VOTE: "committee",
     RECEIPT: "clerk",
     AUDIT_REVIEW: "auditor",
+    BATCH_SIGN_OFF: "chair",
 }
 
 APPROVE, REJECT, RETURN = "approve", "reject", "return"
@@ -72,6 +74,7 @@ class ApplicationInput:
     filed_on: str  # ISO date
     details: ApplicationDetails
     filed_by: Actor
+    batch: str | None = None  # scheduled gifts: the batch (yyyy-mm) the chair signs off; last, so older histories decode
 
 
 @dataclass

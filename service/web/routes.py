@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,16 @@ from service.audit.history import decode, fetch_one
 from service.deps import Caller, _load_caller, engine_of, temporal_of
 from service.errors import ApiError
 from service.member_import import ImportFormatError, import_members
-from service.models import ApprovalTask, Fund, Member, Relative, TaskStatus
+from service.models import Application, ApprovalTask, Fund, Member, Relative, TaskStatus
 from service.routes.applications import STAFF, _app_for_action, _form_to_dict, _update, application_out, check_filing, list_applications
+from service.routes import campaigns
 from service.routes.auth import issue_token, revoke
 from service.routes.funds import _raise, list_funds
 from service.routes.tasks import inbox
 from service.schemas import ApplicationCreate
 from service.web.i18n import FORM, LANG_COOKIE, ROUTE, STAGE, STATUS, label, language, translator
 from workflows.application import CHINA, ApplicationWorkflow
-from workflows.types import Act, ApplicationDetails
+from workflows.types import BATCH_SIGN_OFF, Act, ApplicationDetails
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -316,7 +318,8 @@ async def resubmit(app_id: str, request: Request, caller: Caller | None = Depend
 # --- approvers ------------------------------------------------------------------------------
 
 @router.get("/inbox", response_class=HTMLResponse)
-async def inbox_page(request: Request, caller: Caller | None = Depends(page_caller), engine: Engine = Depends(engine_of)) -> Response:
+async def inbox_page(request: Request, caller: Caller | None = Depends(page_caller), engine: Engine = Depends(engine_of),
+                     signed_off: tuple[str, dict] | None = None) -> Response:
     if caller is None:
         return to_login(request)
     stage = request.query_params.get("stage") or None
@@ -325,7 +328,39 @@ async def inbox_page(request: Request, caller: Caller | None = Depends(page_call
     for task in everything.items:
         counts[task.stage] = counts.get(task.stage, 0) + 1
     shown = [t for t in everything.items if stage is None or t.stage == stage]
-    return render(request, "inbox.html", caller, tasks=shown, counts=counts, stage=stage, total=everything.total)
+    batches = await run_in_threadpool(batch_months, engine, caller)
+    return render(request, "inbox.html", caller, tasks=shown, counts=counts, stage=stage, total=everything.total,
+                  batches=batches, signed_off=signed_off)
+
+
+def batch_months(engine: Engine, caller: Caller) -> dict[str, int]:
+    """Months with scheduled gifts waiting for this chair's sign-off, and how many."""
+    orgs = caller.orgs_with("chair")
+    if not orgs:
+        return {}
+    query = (select(Application.event_date).join(ApprovalTask, ApprovalTask.application_id == Application.id)
+             .where(ApprovalTask.stage == BATCH_SIGN_OFF, ApprovalTask.status == TaskStatus.open, ApprovalTask.org_id.in_(orgs)))
+    with Session(engine) as session:
+        months: dict[str, int] = {}
+        for (day,) in session.execute(query):
+            months[day.strftime("%Y-%m")] = months.get(day.strftime("%Y-%m"), 0) + 1
+    return dict(sorted(months.items()))
+
+
+@router.post("/inbox/batches/{month}/sign-off")
+async def sign_off_batch(month: str, request: Request, caller: Caller | None = Depends(page_caller),
+                         engine: Engine = Depends(engine_of), client: Client = Depends(temporal_of)) -> Response:
+    if caller is None:
+        return to_login(request)
+    await form_of(request)
+    tr = translator(language(request))
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        return render(request, "error.html", caller, status_code=422, error=tr("月份格式应为 YYYY-MM", "The month reads YYYY-MM"))
+    try:
+        result = await campaigns.sign_off(month, caller, engine, client)
+    except ApiError as exc:
+        return render(request, "error.html", caller, status_code=exc.status, error=error_text(exc, language(request)))
+    return await inbox_page(request, caller, engine, signed_off=(month, result))
 
 
 @router.post("/tasks/{task_id}/decision")

@@ -132,3 +132,29 @@ async def test_approver_refused_on_their_own_application(browser, service):
     error = await chair.text_content("#action-error")
     assert "本人" in error
     await chair.screenshot(path=ARTIFACTS / "refused-own-application.png", full_page=True)
+
+
+async def test_chair_signs_off_a_months_gifts_in_one_click(browser, service):
+    from service import gifts
+
+    # Birthdays of the test union fall from February to October: take this year's March gifts.
+    year = dt.datetime.now(CHINA).year
+    recorded = gifts.record_gifts(service.engine, dt.date(year, 3, 1), dt.date(year, 3, 31), org_id=service.world.org_id)
+    assert recorded.created and all(inp.batch == f"{year}-03" for inp in recorded.created)
+    for inp in recorded.created:
+        await service.client.start_workflow("ApplicationWorkflow", inp, id=inp.application_id, task_queue=service.task_queue)
+    chair = await signed_in(browser, service, "chair")
+    for _ in range(100):
+        await chair.goto("/inbox")
+        if await chair.locator(f"#sign-off-{year}-03").count():
+            break
+        await chair.wait_for_timeout(100)
+    assert f"{year}-03 · {len(recorded.created)}" in await chair.text_content("#batches")
+    await chair.screenshot(path=ARTIFACTS / "inbox-chair-batch.png", full_page=True)
+    async with chair.expect_navigation():
+        await chair.click(f"#sign-off-{year}-03")
+    result = await chair.text_content("#batch-result")
+    assert f"已签发 {len(recorded.created)}" in result
+    clerk = await signed_in(browser, service, "clerk")
+    await clerk.goto("/inbox")
+    assert "签领确认" in await clerk.text_content("main")  # paid, waiting for the signed receipts
