@@ -8,6 +8,7 @@ A claim slot (unique per claim key and slot number) makes "once per event" a dat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select, update
@@ -74,62 +75,64 @@ def reserve(engine: Engine, m: MoneyRequest) -> ReserveResult:
     return ReserveResult(True)
 
 
-def release(engine: Engine, m: MoneyRequest) -> bool:
-    """Give a reservation back (rejection, withdrawal, revocation) and free the claim slot."""
-    key = _key(m.application_id, LedgerKind.release)
+def _once(engine: Engine, key: str, move: Callable[[Session], None]) -> bool:
+    """``move`` in one transaction, unless the ledger already holds ``key``; a concurrent twin's
+    unique-key conflict means the step is done, anything else is raised."""
     try:
         with Session(engine) as session, session.begin():
-            if _entry(session, key) is not None:
-                return True
-            reservation = _entry(session, _key(m.application_id, LedgerKind.reserve))
-            if reservation is None:
-                return True
-            if _entry(session, _key(m.application_id, LedgerKind.disburse)) is not None:
-                raise LedgerError(f"{m.application_id}: already disbursed, cannot release")
-            done = session.execute(
-                update(Fund).where(Fund.id == reservation.fund_id, Fund.reserved_fen >= reservation.amount_fen)
-                .values(reserved_fen=Fund.reserved_fen - reservation.amount_fen)
-            )
-            if done.rowcount != 1:
-                raise LedgerError(f"{m.application_id}: fund holds less in reserve than this reservation")
-            session.add(LedgerEntry(idempotency_key=key, fund_id=reservation.fund_id, application_id=m.application_id,
-                                    kind=LedgerKind.release, amount_fen=reservation.amount_fen, actor=m.actor))
-            slot = session.execute(select(ClaimSlot).where(ClaimSlot.application_id == m.application_id)).scalars().first()
-            if slot is not None:
-                session.delete(slot)
+            if _entry(session, key) is None:
+                move(session)
     except IntegrityError:
         with Session(engine) as session:
             if _entry(session, key) is not None:
                 return True
         raise
     return True
+
+
+def release(engine: Engine, m: MoneyRequest) -> bool:
+    """Give a reservation back (rejection, withdrawal, revocation) and free the claim slot."""
+    key = _key(m.application_id, LedgerKind.release)
+
+    def move(session: Session) -> None:
+        reservation = _entry(session, _key(m.application_id, LedgerKind.reserve))
+        if reservation is None:
+            return
+        if _entry(session, _key(m.application_id, LedgerKind.disburse)) is not None:
+            raise LedgerError(f"{m.application_id}: already disbursed, cannot release")
+        done = session.execute(
+            update(Fund).where(Fund.id == reservation.fund_id, Fund.reserved_fen >= reservation.amount_fen)
+            .values(reserved_fen=Fund.reserved_fen - reservation.amount_fen)
+        )
+        if done.rowcount != 1:
+            raise LedgerError(f"{m.application_id}: fund holds less in reserve than this reservation")
+        session.add(LedgerEntry(idempotency_key=key, fund_id=reservation.fund_id, application_id=m.application_id,
+                                kind=LedgerKind.release, amount_fen=reservation.amount_fen, actor=m.actor))
+        slot = session.execute(select(ClaimSlot).where(ClaimSlot.application_id == m.application_id)).scalars().first()
+        if slot is not None:
+            session.delete(slot)
+
+    return _once(engine, key, move)
 
 
 def disburse(engine: Engine, m: MoneyRequest) -> bool:
     """Pay what was reserved, exactly once: reserved moves to spent."""
     key = _key(m.application_id, LedgerKind.disburse)
-    try:
-        with Session(engine) as session, session.begin():
-            if _entry(session, key) is not None:
-                return True
-            reservation = _entry(session, _key(m.application_id, LedgerKind.reserve))
-            if reservation is None or _entry(session, _key(m.application_id, LedgerKind.release)) is not None:
-                raise LedgerError(f"{m.application_id}: nothing reserved to disburse")
-            done = session.execute(
-                update(Fund).where(Fund.id == reservation.fund_id, Fund.reserved_fen >= reservation.amount_fen)
-                .values(reserved_fen=Fund.reserved_fen - reservation.amount_fen,
-                        spent_fen=Fund.spent_fen + reservation.amount_fen)
-            )
-            if done.rowcount != 1:
-                raise LedgerError(f"{m.application_id}: fund holds less in reserve than this reservation")
-            session.add(LedgerEntry(idempotency_key=key, fund_id=reservation.fund_id, application_id=m.application_id,
-                                    kind=LedgerKind.disburse, amount_fen=reservation.amount_fen, form=m.form, actor=m.actor))
-    except IntegrityError:
-        with Session(engine) as session:
-            if _entry(session, key) is not None:
-                return True
-        raise
-    return True
+
+    def move(session: Session) -> None:
+        reservation = _entry(session, _key(m.application_id, LedgerKind.reserve))
+        if reservation is None or _entry(session, _key(m.application_id, LedgerKind.release)) is not None:
+            raise LedgerError(f"{m.application_id}: nothing reserved to disburse")
+        done = session.execute(
+            update(Fund).where(Fund.id == reservation.fund_id, Fund.reserved_fen >= reservation.amount_fen)
+            .values(reserved_fen=Fund.reserved_fen - reservation.amount_fen, spent_fen=Fund.spent_fen + reservation.amount_fen)
+        )
+        if done.rowcount != 1:
+            raise LedgerError(f"{m.application_id}: fund holds less in reserve than this reservation")
+        session.add(LedgerEntry(idempotency_key=key, fund_id=reservation.fund_id, application_id=m.application_id,
+                                kind=LedgerKind.disburse, amount_fen=reservation.amount_fen, form=m.form, actor=m.actor))
+
+    return _once(engine, key, move)
 
 
 @dataclass(frozen=True)
