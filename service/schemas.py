@@ -1,21 +1,49 @@
-"""What the API accepts and returns. Unknown fields are refused; money is integer fen."""
+"""What the API accepts and returns. Unknown fields are refused; money is integer fen.
+
+Text may not carry control characters (a NUL byte is refused by PostgreSQL, the rest are never meant);
+id-card and bank-account numbers typed into free text are masked on the way in, so they reach neither
+the workflow history nor a response nor a log line.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from rules.facts import MAX_FEN, Household
 from rules.model import SchoolLevel
+from service.security import mask_personal_numbers
 
+MAX_DB_ID = 2**31 - 1  # database ids are 32-bit integers on PostgreSQL; larger ones can name nothing
 Fen = Annotated[StrictInt, Field(ge=0, le=MAX_FEN)]
-ShortText = Annotated[str, Field(max_length=120)]
+DbId = Annotated[StrictInt, Field(ge=1, le=MAX_DB_ID)]
+ShortText = Annotated[str, Field(max_length=120), AfterValidator(mask_personal_numbers)]
+FreeText = Annotated[str, Field(max_length=2000), AfterValidator(mask_personal_numbers)]
+# For query and path parameters: no control characters (tab, newline and carriage return aside).
+NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _refuse_control_characters(value: Any) -> None:
+    if isinstance(value, str):
+        if _CONTROL.search(value):
+            raise ValueError("text may not contain control characters")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_control_characters(item)
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        _refuse_control_characters(value)
+        return value
 
 
 class Credentials(Strict):
@@ -32,40 +60,40 @@ class TokenOut(BaseModel):
 
 
 class ApplicationCreate(Strict):
-    member_id: Annotated[StrictInt, Field(ge=1)] | None = Field(default=None, description="omit to file for yourself")
+    member_id: DbId | None = Field(default=None, description="omit to file for yourself")
     benefit: Annotated[str, Field(min_length=1, max_length=48)]
     event_date: dt.date
     requested_fen: Fen = 0
     evidence: list[Annotated[str, Field(max_length=48)]] = Field(default=[], max_length=20)
     event_key: ShortText | None = Field(default=None, description="what identifies the event: the hospital stay, the child")
-    relative_id: Annotated[StrictInt, Field(ge=1)] | None = None
+    relative_id: DbId | None = None
     school_level: SchoolLevel | None = None
     household: Household | None = None
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: FreeText | None = None
 
 
 class Amendment(Strict):
     requested_fen: Fen
     evidence: list[Annotated[str, Field(max_length=48)]] = Field(default=[], max_length=20)
     event_key: ShortText | None = None
-    relative_id: Annotated[StrictInt, Field(ge=1)] | None = None
+    relative_id: DbId | None = None
     school_level: SchoolLevel | None = None
     household: Household | None = None
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: FreeText | None = None
 
 
 class TaskDecision(Strict):
     action: Literal["approve", "reject", "return", "flag"]
-    comment: Annotated[str, Field(max_length=2000)] | None = None
+    comment: FreeText | None = None
     amount_fen: Fen | None = Field(default=None, description="only when the rules referred the case to a person")
 
 
 class Objection(Strict):
-    text: Annotated[str, Field(min_length=1, max_length=2000)]
+    text: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(mask_personal_numbers)]
 
 
 class Revocation(Strict):
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(mask_personal_numbers)]
 
 
 class TaskOut(BaseModel):

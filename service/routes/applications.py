@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -22,8 +23,9 @@ from rules.model import FrequencyScope
 from service import audit_log, filing
 from service.deps import Caller, current_caller, engine_of, temporal_of
 from service.errors import FORBIDDEN, ApiError, invalid, not_found
-from service.models import Application, ApprovalTask, Member, Relative
-from service.schemas import Amendment, ApplicationCreate, ApplicationOut, Objection, Page, Revocation, TaskOut
+from service.models import Application, ApprovalTask, AppStatus, Member, Relative
+from service.schemas import (MAX_DB_ID, NO_CONTROL, Amendment, ApplicationCreate, ApplicationOut, Objection, Page, Revocation,
+                             TaskOut)
 from workflows.application import CHINA, ApplicationWorkflow
 from workflows.types import ApplicationDetails, Snapshot
 
@@ -33,6 +35,8 @@ FILERS = ("clerk", "admin")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _INT_FIELDS = ("member_id", "requested_fen", "relative_id")
 FORBIDDEN_CODES = {"wrong_role", "own_application", "relative", "not_assignee", "approver_audits", "not_owner"}
+_INTEGER = re.compile(r"-?[0-9]{1,20}")  # ASCII digits only: "²".isdigit() is true, yet int("²") fails
+AppId = Annotated[str, Path(pattern=NO_CONTROL, description="the application id (its workflow id)")]
 
 
 # --- reading the request ------------------------------------------------------------------
@@ -44,8 +48,8 @@ def _form_to_dict(form) -> dict[str, Any]:
             continue
         if key == "evidence":
             data.setdefault("evidence", []).append(value)
-        elif key in _INT_FIELDS and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            data[key] = int(value)
+        elif key in _INT_FIELDS and isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            data[key] = int(value.strip())
         elif key == "household":
             try:
                 data[key] = json.loads(value)
@@ -72,9 +76,28 @@ async def application_body(request: Request) -> ApplicationCreate:
         raise RequestValidationError(exc.errors()) from None
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its nested models written in place: the body is read by hand (JSON or
+    a form), so FastAPI registers no component for it and a ``$ref`` would point at nothing."""
+    schema = model.model_json_schema(ref_template="#/$defs/{model}")
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.rsplit("/", 1)[1]]) | {k: inline(v) for k, v in node.items() if k != "$ref"}
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return inline(schema)
+
+
 BODY_DOC = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/ApplicationCreate"}},
-    "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/ApplicationCreate"}},
+    "application/json": {"schema": inline_schema(ApplicationCreate)},
+    "application/x-www-form-urlencoded": {"schema": inline_schema(ApplicationCreate)},
 }}}
 
 
@@ -169,10 +192,12 @@ def list_applications(engine: Engine, caller: Caller, member_id: int | None, ben
     if benefit:
         filters.append(Application.benefit == benefit)
     if status:
-        filters.append(Application.status == status)
+        if status not in AppStatus.__members__:  # PostgreSQL refuses to compare its enum with an unknown label
+            return Page(items=[], total=0, page=page, page_size=page_size)
+        filters.append(Application.status == AppStatus(status))
     if date_from:
         filters.append(Application.created_at >= dt.datetime.combine(date_from, dt.time(0), CHINA))
-    if date_to:
+    if date_to and date_to < dt.date.max:  # the last day there is has no day after it: no upper bound then
         filters.append(Application.created_at < dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(0), CHINA))
     where = and_(*filters)
     with Session(engine) as session:
@@ -246,9 +271,9 @@ async def create_application(
 
 @router.get("", response_model=Page, summary="List applications, newest first / 申请列表")
 async def list_(
-    member_id: int | None = Query(default=None, ge=1),
-    benefit: str | None = Query(default=None, max_length=48),
-    status: str | None = Query(default=None, max_length=24),
+    member_id: int | None = Query(default=None, ge=1, le=MAX_DB_ID),
+    benefit: str | None = Query(default=None, max_length=48, pattern=NO_CONTROL),
+    status: AppStatus | None = Query(default=None),
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     page: int = Query(default=1, ge=1, le=100_000),
@@ -256,16 +281,17 @@ async def list_(
     caller: Caller = Depends(current_caller),
     engine: Engine = Depends(engine_of),
 ) -> Page:
-    return await run_in_threadpool(list_applications, engine, caller, member_id, benefit, status, date_from, date_to, page, page_size)
+    return await run_in_threadpool(list_applications, engine, caller, member_id, benefit, status.value if status else None,
+                                   date_from, date_to, page, page_size)
 
 
 @router.get("/{app_id}", response_model=ApplicationOut, summary="One application with its decision and history / 申请详情")
-async def get_application(app_id: str, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of)) -> ApplicationOut:
+async def get_application(app_id: AppId, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of)) -> ApplicationOut:
     return await run_in_threadpool(application_out, engine, app_id[:40], caller)
 
 
 @router.post("/{app_id}/withdraw", response_model=ApplicationOut, summary="Withdraw before payment / 撤回")
-async def withdraw(app_id: str, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
+async def withdraw(app_id: AppId, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
                    client: Client = Depends(temporal_of)) -> ApplicationOut:
     app = await run_in_threadpool(_app_for_action, engine, caller, app_id[:40])
     await _update(engine, client, caller, app.id, ApplicationWorkflow.withdraw, caller.actor(app.org_id), action="withdraw")
@@ -273,7 +299,7 @@ async def withdraw(app_id: str, caller: Caller = Depends(current_caller), engine
 
 
 @router.post("/{app_id}/resubmit", response_model=ApplicationOut, summary="Amend and resubmit a returned application / 补充后重新提交")
-async def resubmit(app_id: str, body: Amendment, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
+async def resubmit(app_id: AppId, body: Amendment, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
                    client: Client = Depends(temporal_of)) -> ApplicationOut:
     app = await run_in_threadpool(_app_for_action, engine, caller, app_id[:40])
     details = ApplicationDetails(requested_fen=body.requested_fen, evidence=body.evidence, event_key=body.event_key,
@@ -285,7 +311,7 @@ async def resubmit(app_id: str, body: Amendment, caller: Caller = Depends(curren
 
 
 @router.post("/{app_id}/revoke", response_model=ApplicationOut, summary="Revoke an approval before payment / 撤销批准")
-async def revoke(app_id: str, body: Revocation, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
+async def revoke(app_id: AppId, body: Revocation, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
                  client: Client = Depends(temporal_of)) -> ApplicationOut:
     app = await run_in_threadpool(_app_for_action, engine, caller, app_id[:40])
     await _update(engine, client, caller, app.id, ApplicationWorkflow.revoke, caller.actor(app.org_id), body.reason, action="revoke")
@@ -293,7 +319,7 @@ async def revoke(app_id: str, body: Revocation, caller: Caller = Depends(current
 
 
 @router.post("/{app_id}/objections", response_model=ApplicationOut, summary="Object during the public notice / 公示异议")
-async def object_(app_id: str, body: Objection, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
+async def object_(app_id: AppId, body: Objection, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
                   client: Client = Depends(temporal_of)) -> ApplicationOut:
     app = await run_in_threadpool(_app_for_action, engine, caller, app_id[:40])
     await _update(engine, client, caller, app.id, ApplicationWorkflow.object, caller.actor(app.org_id), body.text, action="object")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, select
 from sqlmodel import Session
@@ -14,7 +15,7 @@ from service import ledger
 from service.deps import Caller, current_caller, engine_of, temporal_of
 from service.errors import not_found
 from service.models import Application, AppStatus, Fund
-from service.schemas import BudgetRaise, FundOut
+from service.schemas import MAX_DB_ID, BudgetRaise, FundOut
 from workflows.application import ApplicationWorkflow
 
 router = APIRouter(prefix="/api/funds", tags=["funds"])
@@ -57,7 +58,8 @@ async def list_(year: int | None = Query(default=None, ge=2000, le=2100), caller
 
 
 @router.post("/{fund_id}/budget", response_model=FundOut, summary="Raise a budget / 追加预算")
-async def raise_budget(fund_id: int, body: BudgetRaise, idempotency_key: str | None = Header(default=None, max_length=128),
+async def raise_budget(fund_id: Annotated[int, Path(ge=1, le=MAX_DB_ID)], body: BudgetRaise,
+                       idempotency_key: str | None = Header(default=None, max_length=128),
                        caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
                        client: Client = Depends(temporal_of)) -> FundOut:
     out, waiting = await run_in_threadpool(_raise, engine, caller, fund_id, body.amount_fen, idempotency_key or uuid.uuid4().hex)

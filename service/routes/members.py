@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +14,8 @@ from service.deps import Caller, current_caller, engine_of
 from service.errors import FORBIDDEN, ApiError, invalid, not_found
 from service.member_import import MAX_ROWS, ImportFormatError, import_members
 from service.models import Member, MemberStatus, Relative
-from service.schemas import ImportResult, MemberCreate, MemberOut, MemberUpdate, Page, RelativeIn, RelativeOut
+from service.schemas import (MAX_DB_ID, NO_CONTROL, ImportResult, MemberCreate, MemberOut, MemberUpdate, Page, RelativeIn,
+                             RelativeOut)
 from service.security import id_card_digest, mask_id_card
 from service.settings import get_settings
 
@@ -102,26 +105,27 @@ def update_member(engine: Engine, caller: Caller, member_id: int, body: MemberUp
 
 
 @router.get("", response_model=Page, summary="Member register / 会员台帐")
-async def list_(org_id: int | None = Query(default=None, ge=1), q: str | None = Query(default=None, max_length=64),
+async def list_(org_id: int | None = Query(default=None, ge=1, le=MAX_DB_ID),
+                q: str | None = Query(default=None, max_length=64, pattern=NO_CONTROL),
                 page: int = Query(default=1, ge=1, le=100_000), page_size: int = Query(default=50, ge=1, le=500),
                 caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of)) -> Page:
     return await run_in_threadpool(list_members, engine, caller, org_id, q, page, page_size)
 
 
 @router.post("", status_code=201, response_model=MemberOut, summary="Register a member / 新增会员")
-async def create(body: MemberCreate, org_id: int | None = Query(default=None, ge=1), caller: Caller = Depends(current_caller),
+async def create(body: MemberCreate, org_id: int | None = Query(default=None, ge=1, le=MAX_DB_ID), caller: Caller = Depends(current_caller),
                  engine: Engine = Depends(engine_of)) -> MemberOut:
     return await run_in_threadpool(create_member, engine, caller, org_id, body)
 
 
 @router.patch("/{member_id}", response_model=MemberOut, summary="Update a member / 修改会员")
-async def update(member_id: int, body: MemberUpdate, caller: Caller = Depends(current_caller),
+async def update(member_id: Annotated[int, Path(ge=1, le=MAX_DB_ID)], body: MemberUpdate, caller: Caller = Depends(current_caller),
                  engine: Engine = Depends(engine_of)) -> MemberOut:
     return await run_in_threadpool(update_member, engine, caller, member_id, body)
 
 
 @router.post("/import", response_model=ImportResult, summary=f"Import CSV / XLSX (≤{MAX_ROWS} rows) / 批量导入")
-async def import_(file: UploadFile = File(...), org_id: int | None = Query(default=None, ge=1),
+async def import_(file: UploadFile = File(...), org_id: int | None = Query(default=None, ge=1, le=MAX_DB_ID),
                   caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of)) -> ImportResult:
     org = _org_for(caller, org_id, EDITORS)
     content = await file.read(MAX_UPLOAD + 1)

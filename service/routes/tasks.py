@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, and_, func, or_, select
 from sqlmodel import Session
@@ -12,7 +14,7 @@ from service.deps import Caller, current_caller, engine_of, temporal_of
 from service.errors import not_found
 from service.models import Application, ApprovalTask, Member, TaskStatus
 from service.routes.applications import _update, application_out, task_out
-from service.schemas import ApplicationOut, Page, TaskDecision
+from service.schemas import NO_CONTROL, ApplicationOut, Page, TaskDecision
 from workflows.application import ApplicationWorkflow
 from workflows.types import Act
 
@@ -57,7 +59,7 @@ def _task(engine: Engine, caller: Caller, task_id: str) -> ApprovalTask:
 
 @router.get("", response_model=Page, summary="My inbox, oldest first / 我的待办")
 async def list_tasks(
-    stage: str | None = Query(default=None, max_length=32),
+    stage: str | None = Query(default=None, max_length=32, pattern=NO_CONTROL),
     page: int = Query(default=1, ge=1, le=100_000),
     page_size: int = Query(default=20, ge=1, le=200),
     caller: Caller = Depends(current_caller),
@@ -67,8 +69,8 @@ async def list_tasks(
 
 
 @router.post("/{task_id}/decision", response_model=ApplicationOut, summary="Approve, reject or return / 审批")
-async def decide(task_id: str, body: TaskDecision, caller: Caller = Depends(current_caller), engine: Engine = Depends(engine_of),
-                 client: Client = Depends(temporal_of)) -> ApplicationOut:
+async def decide(task_id: Annotated[str, Path(pattern=NO_CONTROL)], body: TaskDecision, caller: Caller = Depends(current_caller),
+                 engine: Engine = Depends(engine_of), client: Client = Depends(temporal_of)) -> ApplicationOut:
     task = await run_in_threadpool(_task, engine, caller, task_id[:80])
     act = Act(caller.actor(task.org_id), task.id, body.action, body.comment, body.amount_fen)
     await _update(engine, client, caller, task.application_id, ApplicationWorkflow.act, act, action=body.action, task_id=task.id)
