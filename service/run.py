@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from service import demo, filing
 from service.app import create_app, temporal_connector
+from service.process import exit_now
 from service.db import make_engine, migrate
 from service.logging import configure
 from service.models import Member, Relative, User
@@ -158,3 +159,4 @@ async def main() -> None:
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(main())
+    exit_now(0)  # everything is stopped and flushed; skip a teardown the Temporal client can crash

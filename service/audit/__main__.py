@@ -1,5 +1,4 @@
-import sys
-
 from service.audit.cli import main
+from service.process import exit_now
 
-sys.exit(main())
+exit_now(main())

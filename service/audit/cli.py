@@ -26,6 +26,7 @@ from service.audit import projection_audit, recheck, replay, timeline, whatif
 from service.audit.history import decode, fetch_one
 from service.audit.selection import Selection, histories, records_of
 from service.db import make_engine
+from service.process import exit_now
 from service.settings import get_settings
 
 
@@ -97,4 +98,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
