@@ -13,11 +13,12 @@ from service.deps import Caller, bearer_token, current_caller, engine_of
 from service.errors import ApiError
 from service.models import ApiToken, RoleGrant, User
 from service.schemas import Credentials, TokenOut
-from service.security import new_token, token_digest, verify_password
+from service.security import hash_password, new_token, token_digest, verify_password
 from service.settings import get_settings
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 BAD_CREDENTIALS = ApiError(401, "bad_credentials", "用户名或密码错误", "Wrong username or password")
+_UNKNOWN_USER_HASH = hash_password(new_token())  # no one's password
 
 
 def issue_token(engine: Engine, username: str, password: str) -> TokenOut:
@@ -26,6 +27,7 @@ def issue_token(engine: Engine, username: str, password: str) -> TokenOut:
     with Session(engine, expire_on_commit=False) as session, session.begin():
         user = session.execute(select(User).where(User.username == username)).scalars().first()
         if user is None:
+            verify_password(_UNKNOWN_USER_HASH, password)  # as slow as a wrong password: names cannot be probed by timing
             raise BAD_CREDENTIALS
         if user.locked_until is not None and user.locked_until > now:
             raise ApiError(423, "locked", "登录失败次数过多，账户暂时锁定", "Too many failed sign-ins: the account is locked for now",
