@@ -81,12 +81,15 @@ def _refused_error(p: Progress) -> ApiError:
 async def launch(body: CampaignCreate, request: Request, response: Response, caller: Caller = Depends(current_caller),
                  client: Client = Depends(temporal_of)) -> dict:
     org_id = _org_for_launch(caller, body)
-    if body.fund is not None and body.fund not in {f.code for f in default_registry().for_date(
-            body.as_of or dt.datetime.now(CHINA).date()).policy.funds}:
+    as_of = body.as_of or dt.datetime.now(CHINA).date()
+    loaded = default_registry().for_date(as_of)
+    if loaded is None:
+        raise invalid("as_of", f"{as_of} 没有生效的福利政策", f"No policy is in force on {as_of}")
+    if body.fund is not None and body.fund not in {f.code for f in loaded.policy.funds}:
         raise invalid("fund", f"未知的经费：{body.fund}", f"Unknown fund {body.fund!r}")
     cid = campaign_id(org_id, body.year, body.name)
     inp = CampaignInput(campaign_id=cid, org_id=org_id, year=body.year, name=body.name,
-                        as_of=(body.as_of or dt.datetime.now(CHINA).date()).isoformat(), launched_by=caller.user.username,
+                        as_of=as_of.isoformat(), launched_by=caller.user.username,
                         fund_code=body.fund, title=body.title)
     start = WithStartWorkflowOperation(CampaignWorkflow.run, inp, id=cid, task_queue=request.app.state.task_queue,
                                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -35,7 +35,8 @@ from service.routes import campaigns
 from service.routes.auth import issue_token, revoke
 from service.routes.funds import _raise, list_funds
 from service.routes.tasks import inbox
-from service.schemas import ApplicationCreate
+from service.schemas import MAX_DB_ID, ApplicationCreate
+from service.security import mask_personal_numbers
 from service.web.i18n import FORM, LANG_COOKIE, ROUTE, STAGE, STATUS, label, language, translator
 from workflows.application import CHINA, ApplicationWorkflow
 from workflows.types import BATCH_SIGN_OFF, Act, ApplicationDetails
@@ -43,6 +44,8 @@ from workflows.types import BATCH_SIGN_OFF, Act, ApplicationDetails
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TOKEN_COOKIE = "welfare_token"
+SAFE_ID = re.compile(r"[A-Za-z0-9:_.-]{1,80}")  # application and task ids; anything else names nothing
+YUAN = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")  # an amount as people type it, in yuan
 
 
 # --- plumbing -----------------------------------------------------------------------------
@@ -278,6 +281,8 @@ async def application_page(app_id: str, request: Request, caller: Caller | None 
                            engine: Engine = Depends(engine_of)) -> Response:
     if caller is None:
         return to_login(request)
+    if not SAFE_ID.fullmatch(app_id):
+        return render(request, "error.html", caller, status_code=404, error=translator(language(request))("申请不存在", "No such application"))
     return await _detail(request, engine, caller, app_id[:40])
 
 
@@ -286,6 +291,8 @@ async def withdraw(app_id: str, request: Request, caller: Caller | None = Depend
                    client: Client = Depends(temporal_of)) -> Response:
     if caller is None:
         return to_login(request)
+    if not SAFE_ID.fullmatch(app_id):
+        return render(request, "error.html", caller, status_code=404, error=translator(language(request))("申请不存在", "No such application"))
     await form_of(request)
     try:
         app = await run_in_threadpool(_app_for_action, engine, caller, app_id[:40])
@@ -300,13 +307,18 @@ async def resubmit(app_id: str, request: Request, caller: Caller | None = Depend
                    client: Client = Depends(temporal_of)) -> Response:
     if caller is None:
         return to_login(request)
+    if not SAFE_ID.fullmatch(app_id):
+        return render(request, "error.html", caller, status_code=404, error=translator(language(request))("申请不存在", "No such application"))
     form = await form_of(request)
     lang = language(request)
     try:
         app = await run_in_threadpool(_app_for_action, engine, caller, app_id[:40])
-        amount = round(float(str(form.get("requested_yuan") or "0")) * 100)
+        typed = str(form.get("requested_yuan") or "0").strip()
+        if not YUAN.fullmatch(typed):
+            raise ValueError(typed)
+        amount = round(float(typed) * 100)
         details = ApplicationDetails(**(app.details | {"requested_fen": amount, "evidence": form.getlist("evidence") or app.details["evidence"],
-                                                       "note": str(form.get("note") or "")[:2000] or None}))
+                                                       "note": mask_personal_numbers(str(form.get("note") or "")[:2000]) or None}))
         await _update(engine, client, caller, app.id, ApplicationWorkflow.resubmit, caller.actor(app.org_id), details, action="resubmit")
     except ValueError:
         return await _detail(request, engine, caller, app_id[:40], "金额应为数字" if lang == "zh" else "The amount must be a number", 422)
@@ -369,13 +381,16 @@ async def decide(task_id: str, request: Request, caller: Caller | None = Depends
     if caller is None:
         return to_login(request)
     form = await form_of(request)
+    if not SAFE_ID.fullmatch(task_id):
+        return render(request, "error.html", caller, status_code=404, error=translator(language(request))("任务不存在", "No such task"))
     with Session(engine) as session:
         task = session.get(ApprovalTask, task_id[:80])
     if task is None or task.org_id not in caller.roles:
         return render(request, "error.html", caller, status_code=404, error=translator(language(request))("任务不存在", "No such task"))
     amount = str(form.get("amount_yuan") or "").strip()
-    act = Act(caller.actor(task.org_id), task.id, str(form.get("action")), str(form.get("comment") or "")[:2000] or None,
-              round(float(amount) * 100) if amount.replace(".", "", 1).isdigit() else None)
+    comment = mask_personal_numbers(str(form.get("comment") or "")[:2000]) or None
+    act = Act(caller.actor(task.org_id), task.id, str(form.get("action")), comment,
+              round(float(amount) * 100) if YUAN.fullmatch(amount) else None)
     try:
         await _update(engine, client, caller, task.application_id, ApplicationWorkflow.act, act, action=act.action, task_id=task.id)
     except ApiError as exc:
@@ -459,8 +474,9 @@ async def admin_budget(fund_id: int, request: Request, caller: Caller | None = D
     form = await form_of(request)
     lang = language(request)
     try:
-        amount = round(float(str(form.get("amount_yuan") or "")) * 100)
-        if amount <= 0:
+        typed = str(form.get("amount_yuan") or "").strip()
+        amount = round(float(typed) * 100) if YUAN.fullmatch(typed) else 0
+        if amount <= 0 or fund_id > MAX_DB_ID:
             raise ValueError
         key = str(form.get("idempotency_key") or "")[:100] or uuid.uuid4().hex
         _, waiting = await run_in_threadpool(_raise, engine, caller, fund_id, amount, key)
