@@ -49,16 +49,18 @@ def configured_overrides() -> dict[dt.date, bool]:
     return load_overrides(OVERRIDES_FILE)
 
 
+PACKAGE_YEARS = frozenset(day.year for day in chinese_calendar.holidays)  # the notices the package carries
+
+
 def is_working_day(day: dt.date, overrides: dict[dt.date, bool] | None = None) -> bool:
     if overrides and day in overrides:
         return overrides[day]
     configured = configured_overrides()
     if day in configured:
         return configured[day]
-    try:
+    if day.year in PACKAGE_YEARS:
         return chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        return day.weekday() < 5
+    return day.weekday() < 5  # a year the package does not know yet: Monday to Friday
 
 
 def add_working_days(start: dt.date, count: int, overrides: dict[dt.date, bool] | None = None) -> dt.date:
