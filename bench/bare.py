@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
+    from service.worker import sandboxed_runner
     from workflows.application import LOCAL, MONEY
 
 LOCAL_STEP, REGULAR_STEP = "local", "regular"
@@ -86,6 +87,7 @@ def build_bare_worker(client: Client, reached: Reached, task_queue: str, executo
         workflows=[BareWorkflow],
         activities=[acts.local, acts.regular],
         activity_executor=executor,
+        workflow_runner=sandboxed_runner(),
         max_concurrent_activities=32,
         max_concurrent_local_activities=32,
     )

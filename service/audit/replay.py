@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from service.worker import WORKFLOWS
+from service.worker import WORKFLOWS, sandboxed_runner
 
 _EVENT = re.compile(r"HistoryEvent\(id: (\d+)")
 
@@ -36,10 +35,8 @@ async def _iterate(histories: Iterable[WorkflowHistory]) -> AsyncIterator[Workfl
 
 
 def replayer_for(workflows) -> Replayer:
-    """Sandboxed, so calls that would break determinism are still refused; modules are passed
-    through instead of re-imported for every history (a year holds tens of thousands)."""
-    restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
-    return Replayer(workflows=workflows, workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions))
+    """The worker's own sandbox configuration, so replay checks the code as the worker runs it."""
+    return Replayer(workflows=workflows, workflow_runner=sandboxed_runner())
 
 
 async def replay(histories: Iterable[WorkflowHistory] | AsyncIterator[WorkflowHistory], workflows=None) -> list[ReplayOutcome]:
