@@ -83,24 +83,17 @@ async def running_service(dev_env, engine, **world_kw):
             while not server.started:
                 await asyncio.sleep(0.02)
             base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
                 yield Service(base, engine, world, client, http, {}, task_queue)
             server.should_exit = True
             await serving
 
 
-@pytest_asyncio.fixture
-async def service(dev_env, tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'api.db'}")
-    migrate(engine)
-    async with running_service(dev_env, engine) as svc:
-        yield svc
-    engine.dispose()
-
-
-@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
-async def service_any_db(request, dev_env, tmp_path):
-    if request.param == "postgresql":
+@asynccontextmanager
+async def database(kind: str, tmp_path):
+    """A migrated engine: SQLite in tmp_path, or a fresh PostgreSQL database (dropped afterwards),
+    skipped with a message saying so where no PostgreSQL server answers."""
+    if kind == "postgresql":
         if not postgres_reachable():
             pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL variant NOT exercised")
         url = fresh_postgres_url()
@@ -109,9 +102,20 @@ async def service_any_db(request, dev_env, tmp_path):
     engine = make_engine(url)
     migrate(engine)
     try:
-        async with running_service(dev_env, engine, welfare_fen=25 * 30_000) as svc:
-            yield svc
+        yield engine
     finally:
         engine.dispose()
-        if request.param == "postgresql":
+        if kind == "postgresql":
             drop_postgres(url)
+
+
+@pytest_asyncio.fixture
+async def service(dev_env, tmp_path):
+    async with database("sqlite", tmp_path) as engine, running_service(dev_env, engine) as svc:
+        yield svc
+
+
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def service_any_db(request, dev_env, tmp_path):
+    async with database(request.param, tmp_path) as engine, running_service(dev_env, engine, welfare_fen=25 * 30_000) as svc:
+        yield svc

@@ -6,7 +6,6 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 
-import pytest
 import pytest_asyncio
 from google.protobuf.duration_pb2 import Duration
 from sqlmodel import Session
@@ -14,12 +13,10 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 
 from service import seed
-from service.db import make_engine, migrate
 from service.models import Role
 from service.security import hash_password
 
-from ..api.conftest import PASSWORD, running_service
-from ..conftest import drop_postgres, fresh_postgres_url, postgres_reachable
+from ..api.conftest import PASSWORD, database, running_service
 from ..world import YEAR
 
 
@@ -42,31 +39,15 @@ async def own_namespace(dev_env) -> Namespaced:
 
 @pytest_asyncio.fixture
 async def service(dev_env, tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'api.db'}")
-    migrate(engine)
-    async with running_service(await own_namespace(dev_env), engine) as svc:
+    async with database("sqlite", tmp_path) as engine, running_service(await own_namespace(dev_env), engine) as svc:
         yield svc
-    engine.dispose()
 
 
 @pytest_asyncio.fixture(params=["sqlite", "postgresql"])
 async def service_any_db(request, dev_env, tmp_path):
     """The running service on SQLite, and on PostgreSQL where one answers (skipped, saying so, elsewhere)."""
-    if request.param == "postgresql":
-        if not postgres_reachable():
-            pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432: PostgreSQL variant NOT exercised")
-        url = fresh_postgres_url()
-    else:
-        url = f"sqlite:///{tmp_path / 'api.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    try:
-        async with running_service(await own_namespace(dev_env), engine) as svc:
-            yield svc
-    finally:
-        engine.dispose()
-        if request.param == "postgresql":
-            drop_postgres(url)
+    async with database(request.param, tmp_path) as engine, running_service(await own_namespace(dev_env), engine) as svc:
+        yield svc
 
 
 @dataclass
