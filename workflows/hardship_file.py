@@ -338,10 +338,10 @@ class HardshipFileWorkflow:
 
     @check.validator
     def _validate_check(self, actor: Actor, action: str, comment: str | None) -> None:
+        self._check_role(actor, "clerk")
         self._check_stage(h.CLERK_CHECK)
         if self.check is not None or self.close_req is not None:
             raise refused("wrong_stage", "初审已经提交", "The preliminary check was already given")
-        self._check_role(actor, "clerk")
         self._check_conflict(actor)
         if action not in (h.APPROVE, h.REJECT):
             raise refused("bad_action", f"初审不能执行“{action}”", f"Action {action!r} is not possible at the check")
@@ -355,10 +355,10 @@ class HardshipFileWorkflow:
 
     @visit.validator
     def _validate_visit(self, actor: Actor, findings: str, household: dict) -> None:
+        self._check_role(actor, "clerk")
         self._check_stage(h.HOME_VISIT)
         if self.visit is not None or self.close_req is not None:
             raise refused("wrong_stage", "入户调查报告正在评定", "A home-visit report is being assessed")
-        self._check_role(actor, "clerk")
         self._check_conflict(actor)
         if not findings.strip():
             raise refused("empty", "请填写入户调查情况", "Write down what the home visit found")
@@ -411,10 +411,10 @@ class HardshipFileWorkflow:
 
     @submit_review.validator
     def _validate_review(self, actor: Actor, household: dict, note: str | None) -> None:
+        self._check_role(actor, "clerk")
         self._check_stage(h.ACTIVE, h.REVIEW_DUE, h.LAPSED)
         if self.review is not None or self.close_req is not None or self._renewed_this_run():
             raise refused("wrong_stage", "复核正在进行", "A review is already under way")
-        self._check_role(actor, "clerk")
         self._check_conflict(actor)
 
     def _renewed_this_run(self) -> bool:

@@ -456,13 +456,15 @@ async def admin_import(request: Request, caller: Caller | None = Depends(page_ca
     orgs = caller.orgs_with("admin", "clerk")
     upload = form.get("file")
     lang = language(request)
-    if not orgs or upload is None or not hasattr(upload, "read"):
-        return await _admin_page(request, engine, caller, import_error=translator(lang)("请选择文件", "Choose a file"))
+    if not orgs:
+        return render(request, "error.html", caller, status_code=403, error=translator(lang)("仅限工会干事和管理员", "Clerks and administrators only"))
+    if upload is None or not hasattr(upload, "read"):
+        return await _admin_page(request, engine, caller, status_code=422, import_error=translator(lang)("请选择文件", "Choose a file"))
     content = await upload.read(5 * 1024 * 1024 + 1)
     try:
         result = await run_in_threadpool(import_members, engine, orgs[0], upload.filename or "", content)
     except ImportFormatError as exc:
-        return await _admin_page(request, engine, caller, import_error=exc.en if lang == "en" else exc.zh)
+        return await _admin_page(request, engine, caller, status_code=422, import_error=exc.en if lang == "en" else exc.zh)
     return await _admin_page(request, engine, caller, import_result=result)
 
 
@@ -473,6 +475,8 @@ async def admin_budget(fund_id: int, request: Request, caller: Caller | None = D
         return to_login(request)
     form = await form_of(request)
     lang = language(request)
+    if not caller.orgs_with("admin"):
+        return render(request, "error.html", caller, status_code=403, error=translator(lang)("仅限管理员", "Administrators only"))
     try:
         typed = str(form.get("amount_yuan") or "").strip()
         amount = round(float(typed) * 100) if YUAN.fullmatch(typed) else 0
@@ -481,9 +485,11 @@ async def admin_budget(fund_id: int, request: Request, caller: Caller | None = D
         key = str(form.get("idempotency_key") or "")[:100] or uuid.uuid4().hex
         _, waiting = await run_in_threadpool(_raise, engine, caller, fund_id, amount, key)
     except ValueError:
-        return await _admin_page(request, engine, caller, budget_error=translator(lang)("请输入大于零的金额", "Enter an amount above zero"))
+        return await _admin_page(request, engine, caller, status_code=422, budget_error=translator(lang)("请输入大于零的金额", "Enter an amount above zero"))
     except ApiError as exc:
-        return await _admin_page(request, engine, caller, budget_error=error_text(exc, lang))
+        if exc.status in (403, 404):
+            return render(request, "error.html", caller, status_code=exc.status, error=error_text(exc, lang))
+        return await _admin_page(request, engine, caller, status_code=exc.status, budget_error=error_text(exc, lang))
     for app_id in waiting:
         await client.get_workflow_handle(app_id).signal(ApplicationWorkflow.funds_available)
     return RedirectResponse("/admin", status_code=303)

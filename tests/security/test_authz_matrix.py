@@ -117,19 +117,6 @@ GET    /api/gifts/upcoming                           no   no   no   ok   ok   ok
 POST   /api/gifts/batches/{month}/sign-off           no   no   no   no   ok   no   no   no   no
 """
 
-# Cells where the app does not (yet) answer as the table says, with what it does instead; either answer is
-# accepted until it is fixed, and the test prints the gaps still open. The pages' admin forms
-# (service/web/routes.py) answer a refusal with the admin page and a 200; nothing is done.
-KNOWN_GAPS: dict[tuple[str, str, str], tuple[str, str]] = {
-    **{("POST", "/admin/import", role): ("200", "renders the admin page with 'choose a file' (nothing imported) instead of a 403")
-       for role in ("member", "other_member", "chair", "committee", "auditor")},
-    **{("POST", "/admin/funds/{fund_id}/budget", role): ("200", "renders the admin page with the refusal (nothing raised) instead of a 403/404")
-       for role in ("member", "other_member", "clerk", "chair", "committee", "auditor", "other_clerk")},
-}
-# The hardship file's review checks the file's stage before the caller's role (workflows/hardship_file.py):
-# on a file not yet in force every officer hears "wrong stage" (409), not "wrong role" (403).
-KNOWN_GAPS |= {("POST", "/api/hardship-files/{file_id}/review", role): ("409", "the stage is checked before the role")
-               for role in ("chair", "committee", "auditor", "admin")}
 CODES = {"ok", "in", "no", "own", "none"}
 UNION1_STAFF = {"clerk", "chair", "committee", "auditor", "admin"}
 
@@ -760,7 +747,7 @@ async def test_matrix(service):
     table = parse_matrix()
     fund_id = service.world.funds["member_welfare"]
     budget_before = fund(engine, fund_id).budget_fen
-    failures, gaps_seen, calls = [], [], 0
+    failures, calls = [], 0
     for (method, path), row in table.items():
         order = sorted(ROLES, key=lambda role: row[role] != "no")  # refusals first
         for role in order:
@@ -769,17 +756,11 @@ async def test_matrix(service):
             calls += 1
             union1 = Union1.load(engine, service.world.org_id)
             problem = judge(code, role, str(response.request.url), response, union1, caller_member_id(ctx, role))
-            gap = KNOWN_GAPS.get((method, path, role))
-            if problem and gap and str(response.status_code) == gap[0]:
-                gaps_seen.append(f"{method} {path} as {role}: {gap[1]}")
-                continue
             if problem:
                 failures.append(f"{method:6} {path:45} {role:12} expected {code:4}: {problem}")
-    print(f"\n{calls} calls over {len(table)} routes x {len(ROLES)} roles; known gaps still open: {len(gaps_seen)}")
-    for gap in gaps_seen:
-        print("  known gap:", gap)
+    print(f"\n{calls} calls over {len(table)} routes x {len(ROLES)} roles")
     assert not failures, "authorisation matrix mismatches:\n" + "\n".join(failures)
-    # What the allowed calls did, and nothing more: the known gaps answer oddly but act on nothing.
+    # What the allowed calls did, and nothing more.
     assert fund(engine, fund_id).budget_fen - budget_before == 200, "only the admin raised the budget (100 fen, twice)"
     with Session(engine) as s:
         imported = s.exec(select(Member.org_id, Member.member_no).where(Member.member_no.startswith("IMP"))).all()
@@ -845,7 +826,5 @@ def test_matrix_table_is_well_formed():
         if path.startswith("/api/") and path not in ("/api/health", "/api/auth/token"):
             assert row["anonymous"] == "no", f"{method} {path} open to anonymous callers"
         assert row["other_clerk"] != "own", (method, path)
-    for key in KNOWN_GAPS:
-        assert key[:2] in table and key[2] in ROLES, key
     json.dumps(MATRIX)  # plain text, for review
     assert re.search(r"^GET\s+/api/applications\s+no\s+own", MATRIX, re.M)  # a member sees only their own
