@@ -34,6 +34,15 @@ def payment_ref(campaign: str, year: int, member_id: int) -> str:
     return f"W{year}-{digest}-m{member_id}"
 
 
+PAYMENT_REF = re.compile(r"^W\d{4}-[0-9a-f]{10}-m(\d+)$")
+
+
+def member_of_payment_ref(ref: str | None) -> int | None:
+    """The member a household payment went to, or None when ``ref`` is not a campaign payment's."""
+    match = PAYMENT_REF.fullmatch(ref or "")
+    return int(match.group(1)) if match else None
+
+
 def claim_key(campaign: str, member_id: int) -> str:
     """One claim slot per household and campaign: a second payment is refused by the database."""
     return f"warmth:{campaign}:m{member_id}"

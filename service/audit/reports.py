@@ -2,7 +2,7 @@
 
 Every figure comes from ``LedgerEntry`` rows: budget entries make the budgets, disburse entries
 (joined to their applications for the benefit, dated by the payment in China time) make what was
-spent. The fund rows' own running totals are only compared against them, in the reconciliation.
+spent; warmth-campaign payments have no application and are told by their ledger reference. The fund rows' own running totals are only compared against them, in the reconciliation.
 Money is integer fen throughout; it becomes yuan text ("12.34") only when exported.
 """
 
@@ -25,9 +25,11 @@ from sqlmodel import Session
 from rules.loader import default_registry
 from service.models import Application, Fund, LedgerEntry, LedgerKind, Member, Organisation
 from workflows.application import CHINA
+from workflows.campaign_types import member_of_payment_ref
 
 FORMS = {"cash": ("现金", "Cash"), "goods": ("慰问品", "Goods")}
 UNKNOWN_BENEFIT = ("(unknown)", "未知项目", "Unknown benefit")
+WARMTH = ("warmth", "送温暖慰问金", "Warmth campaign payments")  # paid by CampaignWorkflow, not through applications
 YUAN = "#,##0.00"
 
 
@@ -171,6 +173,11 @@ def benefit_names(year: int) -> dict[str, tuple[str, str]]:
     return names
 
 
+def report_benefits(year: int) -> dict[str, tuple[str, str]]:
+    """What a report can be broken down by: the policy's benefits and the warmth campaigns."""
+    return benefit_names(year) | {WARMTH[0]: WARMTH[1:]}
+
+
 def _month_key(at: dt.datetime) -> str:
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
@@ -201,15 +208,16 @@ def _fund_lines(session: Session, funds: list[Fund]) -> list[FundLine]:
 
 
 def _disbursements(session: Session, funds: list[Fund]) -> list[tuple[int, dt.datetime, str | None]]:
-    query = (select(LedgerEntry.amount_fen, LedgerEntry.created_at, Application.benefit)
+    query = (select(LedgerEntry.amount_fen, LedgerEntry.created_at, Application.benefit, LedgerEntry.application_id)
              .outerjoin(Application, Application.id == LedgerEntry.application_id)
              .where(LedgerEntry.fund_id.in_([f.id for f in funds] or [-1]), LedgerEntry.kind == LedgerKind.disburse)
              .order_by(LedgerEntry.id))
-    return [(int(amount), at, benefit) for amount, at, benefit in session.execute(query)]
+    return [(int(amount), at, benefit or (WARMTH[0] if member_of_payment_ref(ref) is not None else None))
+            for amount, at, benefit, ref in session.execute(query)]
 
 
 def _tallies(year: int, paid: list[tuple[int, dt.datetime, str | None]]) -> tuple[list[Tally], list[Tally]]:
-    names = benefit_names(year)
+    names = report_benefits(year)
     benefits: dict[str, Tally] = {}
     months = {f"{year}-{m:02d}": _month_tally(f"{year}-{m:02d}") for m in range(1, 13)}
     for amount, at, benefit in paid:
@@ -264,18 +272,32 @@ def recipients(engine: Engine, org_id: int, year: int, month: int, benefit: str)
     """签领表 of one batch: what the organisation's funds paid for ``benefit`` in that month (China time)."""
     start = dt.datetime(year, month, 1, tzinfo=CHINA)
     end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=CHINA)
-    query = (select(Member.member_no, Member.name, LedgerEntry.amount_fen, LedgerEntry.form, LedgerEntry.application_id)
-             .join(Fund, Fund.id == LedgerEntry.fund_id)
-             .join(Application, Application.id == LedgerEntry.application_id)
-             .join(Member, Member.id == Application.member_id)
-             .where(Fund.org_id == org_id, LedgerEntry.kind == LedgerKind.disburse, Application.benefit == benefit,
-                    LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
-             .order_by(Member.member_no, LedgerEntry.application_id))
-    zh, en = benefit_names(year).get(benefit, UNKNOWN_BENEFIT[1:])
+    paid_in_month = (Fund.org_id == org_id, LedgerEntry.kind == LedgerKind.disburse,
+                     LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
+    zh, en = report_benefits(year).get(benefit, UNKNOWN_BENEFIT[1:])
     with _snapshot(engine) as session:
         org = _organisation(session, org_id)
-        rows = [RecipientRow(no, name, int(amount), form, app_id) for no, name, amount, form, app_id in session.execute(query)]
+        if benefit == WARMTH[0]:
+            rows = _warmth_rows(session, paid_in_month)
+        else:
+            query = (select(Member.member_no, Member.name, LedgerEntry.amount_fen, LedgerEntry.form, LedgerEntry.application_id)
+                     .join(Fund, Fund.id == LedgerEntry.fund_id)
+                     .join(Application, Application.id == LedgerEntry.application_id)
+                     .join(Member, Member.id == Application.member_id)
+                     .where(*paid_in_month, Application.benefit == benefit))
+            rows = [RecipientRow(no, name, int(amount), form, app_id) for no, name, amount, form, app_id in session.execute(query)]
+    rows.sort(key=lambda r: (r.member_no, r.application_id))
     return RecipientList(org.id, org.code, org.name_zh, org.name_en, year, month, benefit, zh, en, rows)
+
+
+def _warmth_rows(session: Session, paid_in_month: tuple) -> list[RecipientRow]:
+    query = (select(LedgerEntry.application_id, LedgerEntry.amount_fen, LedgerEntry.form)
+             .join(Fund, Fund.id == LedgerEntry.fund_id).where(*paid_in_month, LedgerEntry.application_id.like("W%")))
+    paid = [(ref, member_of_payment_ref(ref), int(amount), form) for ref, amount, form in session.execute(query)]
+    paid = [p for p in paid if p[1] is not None]
+    members = {m.id: m for m in session.execute(select(Member).where(Member.id.in_({p[1] for p in paid} or {-1}))).scalars()}
+    return [RecipientRow(members[member_id].member_no, members[member_id].name, amount, form, ref)
+            for ref, member_id, amount, form in paid]
 
 
 # ---- exports ---------------------------------------------------------------------------------

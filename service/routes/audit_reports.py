@@ -70,7 +70,7 @@ async def annual(year: int | None = Query(default=None, description="default: th
 
 @router.get("/reports/recipients", summary="Recipients list of one batch / 签领表")
 async def recipients(month: int = Query(description="1-12, the month paid (China time)"),
-                     benefit: str = Query(max_length=48, description="benefit code, e.g. birthday"),
+                     benefit: str = Query(max_length=48, description="benefit code, e.g. birthday; warmth for the 送温暖 campaigns"),
                      year: int | None = Query(default=None, description="default: this year"),
                      org_id: int | None = Query(default=None, description="default: your first organisation"),
                      format: str = Query(default="json", description="json, csv or xlsx"),
@@ -78,7 +78,7 @@ async def recipients(month: int = Query(description="1-12, the month paid (China
     org, fmt, year = _org(caller, org_id), _format(format), _year(year)
     if not 1 <= month <= 12:
         raise invalid("month", "月份须在 1 至 12 之间", "month must be between 1 and 12")
-    if benefit not in reports.benefit_names(year):
+    if benefit not in reports.report_benefits(year):
         raise invalid("benefit", f"没有这个福利项目：{benefit}", f"No such benefit: {benefit}")
     batch = await run_in_threadpool(reports.recipients, engine, org, year, month, benefit)
     if fmt == "json":

@@ -20,6 +20,7 @@ from service.models import Fund, LedgerEntry, LedgerKind, Member, Organisation, 
 from service.routes import audit_reports
 from service.security import hash_password
 from service.settings import Settings
+from workflows import campaign_types
 from workflows.types import ApplicationDetails, MoneyRequest
 
 from ..world import YEAR, build
@@ -36,6 +37,7 @@ PAID = {
     "erin": ("hardship_assistance", "hardship_fund", 300_000, "cash", dt.datetime(YEAR, 4, 2, 2, tzinfo=UTC)),
 }
 TOTAL = 80_000 + 50_050 + 10_000 + 12_345 + 300_000  # 452,395 fen = 4,523.95 yuan
+PAID_BENEFITS = {benefit for benefit, *_ in PAID.values()}
 
 
 def _pay(engine, world, who: str, benefit: str, fund_code: str, amount: int, form: str, paid_at: dt.datetime | None,
@@ -150,6 +152,26 @@ def test_recipients_of_one_batch(books):
     assert (data["count"], data["total_fen"], data["total_yuan"]) == (2, 22_345, "223.45")
     assert {k: data["rows"][1][k] for k in ("amount_fen", "amount_yuan", "form", "form_zh", "form_en")} == {
         "amount_fen": 12_345, "amount_yuan": "123.45", "form": "goods", "form_zh": "慰问品", "form_en": "Goods"}
+
+
+def test_warmth_campaign_payments_are_named_and_listed(books):
+    """Campaign households are paid without an application: the report must still name what they were."""
+    engine, world = books
+    ref = campaign_types.payment_ref(campaign_types.campaign_id(world.org_id, YEAR, "spring"), YEAR, world.members["grace"])
+    m = MoneyRequest(ref, world.org_id, "hardship_fund", YEAR, 80_000, "warmth:test", "warmth:test", 1, "cash", "chair")
+    assert ledger.reserve(engine, m).ok and ledger.disburse(engine, m)
+    with Session(engine) as s, s.begin():
+        s.execute(update(LedgerEntry).where(LedgerEntry.idempotency_key == f"{ref}:disburse")
+                  .values(created_at=dt.datetime(YEAR, 1, 20, 2, tzinfo=UTC)))
+    r = reports.annual_report(engine, world.org_id, YEAR)
+    assert [(t.key, t.name_zh, t.count, t.amount_fen) for t in r.benefits if t.key not in PAID_BENEFITS] == [
+        ("warmth", "送温暖慰问金", 1, 80_000)]
+    assert r.total_fen == TOTAL + 80_000 and r.reconciliation.reconciled
+    batch = reports.recipients(engine, world.org_id, YEAR, 1, "warmth")
+    assert [(row.member_no, row.name, row.amount_fen, row.form_zh, row.application_id) for row in batch.rows] == [
+        ("M0007", "grace", 80_000, "现金", ref)]
+    assert reports.recipients(engine, world.org_id, YEAR, 2, "warmth").rows == []
+    assert reports.recipients(engine, world.city_id, YEAR, 1, "warmth").rows == []
 
 
 def _csv_rows(body: bytes) -> list[list[str]]:
