@@ -40,9 +40,11 @@ def refused(code: str, zh: str, en: str) -> ApplicationError:
 
 @workflow.defn(name="ApplicationWorkflow")
 class ApplicationWorkflow:
-    def __init__(self) -> None:
-        self.inp: t.ApplicationInput | None = None
-        self.details: t.ApplicationDetails | None = None
+    @workflow.init
+    def __init__(self, inp: t.ApplicationInput) -> None:
+        # Set before any handler: an Update that arrives with the start is validated before run() begins.
+        self.inp: t.ApplicationInput = inp
+        self.details: t.ApplicationDetails = inp.details
         self.ctx: t.Context | None = None
         self.decision: dict | None = None
         self.status = t.SUBMITTED

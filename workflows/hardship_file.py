@@ -53,10 +53,12 @@ class _Closed(Exception):
 
 @workflow.defn(name="HardshipFileWorkflow")
 class HardshipFileWorkflow:
-    def __init__(self) -> None:
-        self.inp: h.FileInput | None = None
+    @workflow.init
+    def __init__(self, inp: h.FileInput) -> None:
+        # Set before any handler: an Update that arrives with the start is validated before run() begins.
+        self.inp: h.FileInput = inp
         self.ctx: h.FileContext | None = None
-        self.stage = h.CLERK_CHECK
+        self.stage = h.CLERK_CHECK if inp.carried is None else h.ACTIVE
         self.story: list[h.StoryItem] = []
         self.summary: list[h.StoryItem] = []
         self.seq = 0

@@ -33,9 +33,9 @@ _started: dict[str, list[WorkflowHandle]] = {}
 
 
 @asynccontextmanager
-async def file_worker(client: Client, engine, calendar: dict[dt.date, bool] | None = None):
+async def file_worker(client: Client, engine, calendar: dict[dt.date, bool] | None = None, task_queue: str | None = None):
     """Every workflow and activity of the service; ``calendar`` adds working-day overrides for notices."""
-    task_queue = f"hf-{uuid.uuid4().hex[:8]}"
+    task_queue = task_queue or f"hf-{uuid.uuid4().hex[:8]}"
     _started[task_queue] = []
     welfare = WelfareActivities(engine)
     try:

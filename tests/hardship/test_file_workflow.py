@@ -1,7 +1,9 @@
 """The hardship file's life on the time-skipping server: open → check → visit → tier → committee → 公示 →
 active → yearly review (continue-as-new) → closed."""
 
+import asyncio
 import datetime as dt
+import uuid
 
 import pytest
 from sqlmodel import Session, select
@@ -87,6 +89,24 @@ def national_day_2024_shifted_to(start: dt.date) -> dict[dt.date, bool]:
     over the days after ``start``: the time-skipping server's clock cannot go back to 2024."""
     base = dt.date(2024, 9, 27)
     return {start + dt.timedelta(days=k): is_working_day(base + dt.timedelta(days=k)) for k in range(1, 40)}
+
+
+async def test_an_update_arriving_with_the_start_is_validated_against_the_input(time_env, engine):
+    """The check is sent before any worker has run the workflow: Temporal delivers it with the start, and its
+    validator runs before run() — it must already know whose file this is."""
+    world = build(engine)
+    client = time_env.client
+    task_queue = f"hf-late-{uuid.uuid4().hex[:8]}"
+    h = await open_file(client, engine, world, task_queue, time_env)  # nobody polls this queue yet
+    own = asyncio.create_task(h.execute_update(HardshipFileWorkflow.check, args=[world.users["alice"], "approve", None]))
+    checked = asyncio.create_task(h.execute_update(HardshipFileWorkflow.check, args=[world.users["clerk"], "approve", "材料齐全"]))
+    await asyncio.sleep(1)
+    async with file_worker(client, engine, task_queue=task_queue):
+        with pytest.raises(WorkflowUpdateFailedError) as e:
+            await own
+        assert refused_code(e) == "wrong_role"
+        assert await checked == "home_visit"
+        await h.terminate("test finished")
 
 
 async def test_public_notice_over_national_day_waits_for_five_working_days(time_env, engine):
