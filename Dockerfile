@@ -20,7 +20,8 @@ COPY service service
 COPY bench bench
 COPY migrations migrations
 RUN pip install . \
-    && useradd --create-home --uid 10001 welfare
+    && useradd --create-home --uid 10001 welfare \
+    && install -d -o welfare -g welfare -m 700 /var/lib/welfare/evidence
 
 # Run from the source tree: the migrations, templates and policy files are read from beside the code.
 USER welfare

@@ -15,9 +15,11 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from service import errors
+from service import errors, evidence
 from service.routes import applications, audit, audit_reports, auth, campaigns, funds, hardship, members, tasks
+from service.routes import evidence as evidence_routes
 from service.settings import Settings
+from service.web import hardship_pages
 from service.web import routes as pages
 
 log = structlog.get_logger("api")
@@ -59,9 +61,11 @@ def create_app(settings: Settings, engine: Engine, temporal: Callable[[], Awaita
         structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12], path=request.url.path,
                                                application_id=match.group(1) if match else None)
         length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"error": "too_large", "reason_zh": "请求内容过大（上限 2 MB）",
-                                 "reason_en": "The request body is too large (2 MB at most)"}, status_code=413)
+        limit = evidence.body_limit(request.method, request.url.path, settings) or MAX_BODY_BYTES
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            mb = limit // (1024 * 1024)
+            return JSONResponse({"error": "too_large", "reason_zh": f"请求内容过大（上限 {mb} MB）",
+                                 "reason_en": f"The request body is too large ({mb} MB at most)"}, status_code=413)
         response = await call_next(request)
         log.info("request", method=request.method, status=response.status_code)
         return response
@@ -70,8 +74,9 @@ def create_app(settings: Settings, engine: Engine, temporal: Callable[[], Awaita
     async def health() -> dict:
         return {"status": "ok"}
 
-    for module in (auth, applications, tasks, members, funds, audit, audit_reports, campaigns, hardship):
+    for module in (auth, applications, tasks, members, funds, audit, audit_reports, campaigns, hardship, evidence_routes):
         app.include_router(module.router)
     app.include_router(pages.router)
+    app.include_router(hardship_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(pages.__file__).parent / "static")), name="static")
     return app

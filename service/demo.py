@@ -12,10 +12,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session
+from temporalio.client import Client
 
 from service import seed
-from service.models import HardshipFile, MemberStatus, Organisation, Role
+from service.deps import caller_for_user
+from service.models import HardshipFile, Member, MemberStatus, Organisation, Role, User
+from service.routes.hardship import FileOpen, reserve_file, start_file
 from workflows.application import CHINA
+from workflows.hardship_file import HardshipFileWorkflow
+from workflows.hardship_types import FileInput
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑"
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平"]
@@ -70,6 +75,31 @@ def load(engine: Engine, data_dir: Path) -> dict[str, str] | None:
                                assessment={"source": "demo"}))
     credentials_file(data_dir).write_text(json.dumps(passwords, ensure_ascii=False, indent=2), encoding="utf-8")
     return passwords
+
+
+async def open_hardship_files(engine: Engine, client: Client, task_queue: str) -> None:
+    """Two hardship files in flight, opened by the clerk as the API does: one waiting for its check (初审),
+    one checked and visited, waiting for the committee's vote (集体研究)."""
+    with Session(engine) as s:
+        clerk = caller_for_user(s, s.execute(select(User).where(User.username == "clerk")).scalars().one())
+        members = list(s.execute(select(Member).order_by(Member.id)).scalars())
+    today = dt.datetime.now(CHINA).date().isoformat()
+    cases = [
+        (members[22], {"size": 4, "annual_income_fen": 5_600_000, "unavoidable_costs_fen": 900_000, "sudden_event": False},
+         "妻子患尿毒症长期透析，孩子读高中", None),
+        (members[23], {"size": 3, "annual_income_fen": 2_800_000, "unavoidable_costs_fen": 400_000, "sudden_event": True},
+         "本人工伤致残，配偶无业", "入户核实：住房为单位老公房，无车，家中一人有收入"),
+    ]
+    for member, household, causes, findings in cases:
+        body = FileOpen(member_id=member.id, household=household, causes=causes)
+        _, file_id = reserve_file(engine, clerk, body)
+        actor = clerk.actor(member.org_id)
+        await start_file(client, FileInput(file_id, member.org_id, member.id, actor, today, body.household.model_dump(mode="json"),
+                                           causes), task_queue)
+        if findings:
+            handle = client.get_workflow_handle(file_id)
+            await handle.execute_update(HardshipFileWorkflow.check, args=[actor, "approve", "材料齐全"])
+            await handle.execute_update(HardshipFileWorkflow.visit, args=[actor, findings, household])
 
 
 def saved_credentials(data_dir: Path) -> dict[str, str]:

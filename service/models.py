@@ -276,3 +276,18 @@ class Notification(SQLModel, table=True):
     text_zh: str = Field(max_length=500)
     text_en: str = Field(max_length=500)
     created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class EvidenceFile(SQLModel, table=True):
+    """An uploaded evidence file (证明材料): the bytes live under ``Settings.evidence_dir`` as ``stored_name``."""
+
+    id: str = Field(primary_key=True, max_length=32)  # random, and not the stored name
+    application_id: str = Field(foreign_key="application.id", index=True, max_length=40)
+    kind: str = Field(max_length=48)  # a policy's evidence code
+    stored_name: str = Field(unique=True, max_length=40)  # generated: uuid4 hex + the detected type's extension
+    content_type: str = Field(max_length=32)  # detected from the leading bytes
+    size_bytes: int
+    sha256: str = Field(max_length=64)
+    original_name: str = Field(max_length=120)  # sanitised, for display only
+    uploaded_by_user_id: int = Field(foreign_key="app_user.id")
+    uploaded_at: dt.datetime = Field(default_factory=utcnow)

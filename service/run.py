@@ -138,6 +138,7 @@ async def main() -> None:
         worker = asyncio.create_task(run_worker(client, engine, settings.task_queue, stop))
         if new_passwords:
             await file_demo_applications(engine, client, settings)
+            await demo.open_hardship_files(engine, client, settings.task_queue)
         app = create_app(settings, engine, temporal_connector(settings.temporal_address, settings.temporal_namespace))
         server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port, log_level="warning",
                                                lifespan="off"))

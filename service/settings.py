@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +26,15 @@ class Settings(BaseSettings):
     id_card_key: str = "change-me-in-production"  # keys the id-card digests used for matching
     max_failed_logins: int = 5
     lockout_minutes: int = 15
+    evidence_dir: Path | None = None  # uploaded evidence files; default data_dir/evidence (never under the web root)
+    evidence_max_bytes: int = 5 * 1024 * 1024  # per file
+    evidence_max_files: int = 20  # per application
+
+    @model_validator(mode="after")
+    def _evidence_dir_default(self) -> Settings:
+        if self.evidence_dir is None:
+            self.evidence_dir = self.data_dir / "evidence"
+        return self
 
     @property
     def resolved_database_url(self) -> str:

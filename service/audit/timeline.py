@@ -31,6 +31,7 @@ FROM_AUDIT_LOG = {
     "public_notice_started": ("开始公示", "public notice started"),
     "public_notice_passed": ("公示期满无异议", "public notice passed without objection"),
     "awaiting_funds": ("经费不足，等待追加预算", "waiting for funds"),
+    "evidence_uploaded": ("上传证明材料", "evidence file uploaded"),
 }
 
 

@@ -23,6 +23,7 @@ from rules.explain import yuan
 from rules.loader import default_registry
 from rules.messages import field_path, reason_zh
 from rules.model import FrequencyScope, Policy
+from service import evidence as evidence_store
 from service import filing
 from service.audit import replay, timeline
 from service.audit.history import decode, fetch_one
@@ -30,6 +31,7 @@ from service.deps import Caller, _load_caller, engine_of, temporal_of
 from service.errors import ApiError
 from service.member_import import ImportFormatError, import_members
 from service.models import Application, ApprovalTask, Fund, Member, Relative, TaskStatus
+from service.routes import evidence as evidence_routes
 from service.routes.applications import STAFF, _app_for_action, _form_to_dict, _update, application_out, check_filing, list_applications
 from service.routes import campaigns
 from service.routes.auth import issue_token, revoke
@@ -272,8 +274,15 @@ async def _detail(request: Request, engine: Engine, caller: Caller, app_id: str,
                  if policy.evidence_item(e) else e} for e in app.details.get("evidence", [])]
     benefit = policy.benefit(app.benefit)
     owner = app.member_id == caller.user.member_id
+    files = await run_in_threadpool(evidence_store.files_of, engine, app.id)
+    may_upload = evidence_routes.may_upload(caller, app) and app.status in evidence_store.UPLOAD_STATUSES
+    wanted = benefit.evidence if benefit else []
+    kinds = sorted(({"code": e.code, "name": e.name_en if language(request) == "en" else e.name_zh}
+                    for e in evidence_store.kinds_for(app.event_date)), key=lambda k: k["code"] not in wanted)
     return render(request, "application.html", caller, status_code=status_code, app=app, error=error, evidence=evidence,
-                  benefit=benefit, owner=owner, **extras)
+                  benefit=benefit, owner=owner, files=files, may_upload=may_upload, evidence_kinds=kinds,
+                  kind_names={k["code"]: k["name"] for k in kinds},
+                  max_mb=request.app.state.settings.evidence_max_bytes // (1024 * 1024), **extras)
 
 
 @router.get("/applications/{app_id}", response_class=HTMLResponse)
@@ -300,6 +309,33 @@ async def withdraw(app_id: str, request: Request, caller: Caller | None = Depend
     except ApiError as exc:
         return await _detail(request, engine, caller, app_id[:40], error_text(exc, language(request)), exc.status)
     return RedirectResponse(f"/applications/{app_id[:40]}", status_code=303)
+
+
+@router.post("/applications/{app_id}/evidence")
+async def upload_evidence(app_id: str, request: Request, caller: Caller | None = Depends(page_caller),
+                          engine: Engine = Depends(engine_of)) -> Response:
+    if caller is None:
+        return to_login(request)
+    if not SAFE_ID.fullmatch(app_id):
+        return render(request, "error.html", caller, status_code=404, error=translator(language(request))("申请不存在", "No such application"))
+    settings = request.app.state.settings
+    lang = language(request)
+    try:
+        app = await run_in_threadpool(evidence_routes.open_for_upload, engine, settings, caller, app_id[:40])
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            return render(request, "error.html", caller, status_code=exc.status, error=error_text(exc, lang))
+        return await _detail(request, engine, caller, app_id[:40], error_text(exc, lang), exc.status)
+    try:
+        upload = await evidence_store.read_upload(request, settings, {"kind", "csrf"})
+        if upload.fields.get("csrf") != csrf_for(request.cookies.get(TOKEN_COOKIE)):
+            upload.close()
+            return render(request, "error.html", caller, status_code=403,
+                          error=translator(lang)("页面已过期，请刷新后重试", "The page has expired: reload it and try again"))
+        await evidence_routes.receive(request, engine, caller, app, upload)
+    except ApiError as exc:
+        return await _detail(request, engine, caller, app.id, error_text(exc, lang), exc.status)
+    return RedirectResponse(f"/applications/{app.id}#evidence-files", status_code=303)
 
 
 @router.post("/applications/{app_id}/resubmit")

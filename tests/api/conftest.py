@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import socket
+import tempfile
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,6 +45,7 @@ class Service:
     http: httpx.AsyncClient
     tokens: dict[str, str]
     task_queue: str
+    evidence_dir: Path | None = None  # uploaded files: a temporary directory per service
 
     async def login(self, username: str) -> dict[str, str]:
         if username not in self.tokens:
@@ -68,7 +71,8 @@ async def running_service(dev_env, engine, **world_kw):
     world = build(engine, **world_kw)
     set_passwords(engine)
     task_queue = f"api-{uuid.uuid4().hex[:8]}"
-    settings = Settings(task_queue=task_queue)
+    evidence_dir = tempfile.TemporaryDirectory(prefix="evidence-")
+    settings = Settings(task_queue=task_queue, evidence_dir=Path(evidence_dir.name) / "store")
     client = dev_env.client
 
     async def temporal():
@@ -77,14 +81,14 @@ async def running_service(dev_env, engine, **world_kw):
     app = create_app(settings, engine, temporal)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+    with evidence_dir, concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
         async with build_worker(client, engine, task_queue, executor):
             serving = asyncio.create_task(server.serve())
             while not server.started:
                 await asyncio.sleep(0.02)
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-                yield Service(base, engine, world, client, http, {}, task_queue)
+                yield Service(base, engine, world, client, http, {}, task_queue, settings.evidence_dir)
             server.should_exit = True
             await serving
 

@@ -67,6 +67,9 @@ POST   /api/applications/{app_id}/withdraw           no   ok   no   no   no   no
 POST   /api/applications/{app_id}/resubmit           no   ok   no   no   no   no   no   no   no
 POST   /api/applications/{app_id}/revoke             no   no   no   no   in   no   no   no   no
 POST   /api/applications/{app_id}/objections         no   in   no   in   in   in   in   in   no
+POST   /api/applications/{app_id}/evidence           no   ok   no   ok   no   no   no   ok   no
+GET    /api/applications/{app_id}/evidence           no   ok   no   ok   ok   ok   ok   ok   no
+GET    /api/evidence/{evidence_id}                   no   ok   no   ok   ok   ok   ok   ok   no
 GET    /api/tasks                                    no   ok   ok   ok   ok   ok   ok   ok   none
 POST   /api/tasks/{task_id}/decision                 no   no   no   ok   no   no   no   no   no
 GET    /api/members                                  no   no   no   ok   ok   ok   ok   ok   none
@@ -93,6 +96,7 @@ GET    /my                                           no   own  own  ok   ok   ok
 GET    /applications/{app_id}                        no   ok   no   ok   ok   ok   ok   ok   no
 POST   /applications/{app_id}/withdraw               no   ok   no   no   no   no   no   no   no
 POST   /applications/{app_id}/resubmit               no   ok   no   no   no   no   no   no   no
+POST   /applications/{app_id}/evidence               no   ok   no   ok   no   no   no   ok   no
 GET    /inbox                                        no   ok   ok   ok   ok   ok   ok   ok   none
 POST   /tasks/{task_id}/decision                     no   no   no   ok   no   no   no   no   no
 POST   /inbox/batches/{month}/sign-off               no   no   no   no   ok   no   no   no   no
@@ -110,6 +114,17 @@ POST   /api/hardship-files/{file_id}/votes           no   no   no   no   no   ok
 POST   /api/hardship-files/{file_id}/objections      no   in   in   in   in   in   in   in   no
 POST   /api/hardship-files/{file_id}/review          no   no   no   in   no   no   no   no   no
 POST   /api/hardship-files/{file_id}/close           no   no   no   ok   ok   no   no   no   no
+GET    /hardship                                     no   own  own  ok   ok   ok   ok   ok   none
+POST   /hardship                                     no   in   in   ok   no   no   no   ok   no
+GET    /hardship/{file_id}                           no   ok   no   ok   ok   ok   ok   ok   no
+POST   /hardship/{file_id}/check                     no   no   no   ok   no   no   no   no   no
+POST   /hardship/{file_id}/visit                     no   no   no   ok   no   no   no   no   no
+POST   /hardship/{file_id}/votes                     no   no   no   no   no   ok   no   no   no
+POST   /hardship/{file_id}/objections                no   in   in   in   in   in   in   in   no
+POST   /hardship/{file_id}/review                    no   no   no   in   no   no   no   no   no
+POST   /hardship/{file_id}/close                     no   no   no   ok   ok   no   no   no   no
+GET    /campaigns                                    no   no   no   ok   ok   ok   ok   ok   no
+POST   /campaigns                                    no   no   no   no   no   no   no   ok   no
 POST   /api/campaigns                                no   no   no   no   no   no   no   ok   no
 GET    /api/campaigns/{cid}                          no   no   no   ok   ok   ok   ok   ok   no
 GET    /api/campaigns/{cid}/recipients               no   no   no   ok   ok   ok   ok   ok   no
@@ -373,6 +388,41 @@ async def _(ctx, role):  # anyone who may read it may object during the public n
     return await ctx.api(role, "POST", f"/api/applications/{await ctx.alice_app('shared')}/objections", json={"text": "异议"})
 
 
+# evidence files: the applicant and the union's filers add them while the application is open; readers read them
+
+PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+def evidence_upload(n: int) -> dict:
+    return {"file": (f"matrix-{n}.pdf", PDF, "application/pdf")}
+
+
+async def evidence_file(ctx) -> str:
+    if "evidence" not in ctx.setups:
+        r = await ctx.api("member", "POST", f"/api/applications/{await ctx.alice_app('shared')}/evidence",
+                          data={"kind": "hospital_papers"}, files=evidence_upload(ctx.n()))
+        assert r.status_code == 201, r.text
+        ctx.setups["evidence"] = r.json()["id"]
+    return ctx.setups["evidence"]
+
+
+@route("POST /api/applications/{app_id}/evidence")
+async def _(ctx, role):
+    return await ctx.api(role, "POST", f"/api/applications/{await ctx.alice_app('shared')}/evidence",
+                         data={"kind": "hospital_papers"}, files=evidence_upload(ctx.n()))
+
+
+@route("GET /api/applications/{app_id}/evidence")
+async def _(ctx, role):
+    await evidence_file(ctx)
+    return await ctx.api(role, "GET", f"/api/applications/{await ctx.alice_app('shared')}/evidence")
+
+
+@route("GET /api/evidence/{evidence_id}")
+async def _(ctx, role):
+    return await ctx.api(role, "GET", f"/api/evidence/{await evidence_file(ctx)}")
+
+
 @route("GET /api/tasks")
 async def _(ctx, role):
     await ctx.officer_task("shared")
@@ -590,6 +640,12 @@ async def _(ctx, role):
                           form={"requested_yuan": "700", "evidence": "hospital_papers"})
 
 
+@route("POST /applications/{app_id}/evidence")
+async def _(ctx, role):
+    return await ctx.page(role, "POST", f"/applications/{await ctx.alice_app('shared')}/evidence",
+                          form={"kind": "hospital_papers"}, files=evidence_upload(ctx.n()))
+
+
 @route("GET /inbox")
 async def _(ctx, role):
     await ctx.officer_task("shared")
@@ -626,6 +682,74 @@ async def _(ctx, role):
 async def _(ctx, role):
     return await ctx.page(role, "POST", f"/admin/funds/{ctx.world.funds['member_welfare']}/budget",
                           form={"amount_yuan": "1", "idempotency_key": uuid.uuid4().hex})
+
+
+# hardship-file and campaign pages: the same cases as their API rows, each state-changing row on a file of its own
+
+PAGE_HOUSEHOLD = {"size": "3", "income_yuan": "30000", "costs_yuan": "2000"}  # DEEP, as the forms take it (yuan)
+
+
+@route("GET /hardship")
+async def _(ctx, role):
+    await ctx.hardship_file("shared")
+    return await ctx.page(role, "GET", "/hardship")
+
+
+@route("POST /hardship")
+async def _(ctx, role):
+    # Alice's own is open, and Judy opened hers on the API's row just before: a second one is refused (409).
+    await ctx.hardship_file("shared")
+    own = role in ("member", "other_member")
+    return await ctx.page(role, "POST", "/hardship", form={"causes": "致困原因"} | PAGE_HOUSEHOLD
+                          | ({} if own else {"member_id": str(ctx.fresh_member())}))
+
+
+@route("GET /hardship/{file_id}")
+async def _(ctx, role):
+    return await ctx.page(role, "GET", f"/hardship/{await ctx.hardship_file('shared')}")
+
+
+@route("POST /hardship/{file_id}/check")
+async def _(ctx, role):
+    return await ctx.page(role, "POST", f"/hardship/{await ctx.hardship_file('check page')}/check", form={"action": "approve"})
+
+
+@route("POST /hardship/{file_id}/visit")
+async def _(ctx, role):
+    file_id = await ctx.hardship_file("visit page", stage="home_visit")
+    return await ctx.page(role, "POST", f"/hardship/{file_id}/visit", form={"findings": "入户核实"} | PAGE_HOUSEHOLD)
+
+
+@route("POST /hardship/{file_id}/votes")
+async def _(ctx, role):
+    file_id = await ctx.hardship_file("votes page", stage="committee_vote")
+    return await ctx.page(role, "POST", f"/hardship/{file_id}/votes", form={"action": "approve", "comment": "同意"})
+
+
+@route("POST /hardship/{file_id}/objections")
+async def _(ctx, role):  # not in its public notice: a 409 for every member of the union
+    return await ctx.page(role, "POST", f"/hardship/{await ctx.hardship_file('shared')}/objections", form={"objection": "异议"})
+
+
+@route("POST /hardship/{file_id}/review")
+async def _(ctx, role):  # not in force yet: a 409 for the clerk
+    return await ctx.page(role, "POST", f"/hardship/{await ctx.hardship_file('shared')}/review", form=PAGE_HOUSEHOLD)
+
+
+@route("POST /hardship/{file_id}/close")
+async def _(ctx, role):
+    return await ctx.page(role, "POST", f"/hardship/{await ctx.hardship_file(f'close page {role}')}/close",
+                          form={"reason": "left_hardship"})
+
+
+@route("GET /campaigns")
+async def _(ctx, role):  # another union's campaign is not found (404), as in the API
+    return await ctx.page(role, "GET", f"/campaigns?cid={await ctx.campaign()}")
+
+
+@route("POST /campaigns")
+async def _(ctx, role):
+    return await ctx.page(role, "POST", "/campaigns", form={"name": f"matrix-page-{ctx.n()}", "year": str(TODAY.year)})
 
 
 # --- judging the answers -----------------------------------------------------------------------
