@@ -41,8 +41,8 @@ def _apply(session: Session, p: Projection) -> None:
     if app is None:
         raise ProjectionMissing(p.application_id)
     event = asdict(p.event) | {"seq": p.seq}
-    if all(item.get("seq") != p.seq for item in app.history):
-        app.history = sorted([*app.history, event], key=lambda item: item["seq"])
+    # A step seen before was re-run after its worker died: the workflow kept the re-run's time, so do we.
+    app.history = sorted([*(item for item in app.history if item.get("seq") != p.seq), event], key=lambda item: item["seq"])
     if p.seq > app.projection_seq:
         app.projection_seq = p.seq
         app.status = p.status
