@@ -154,13 +154,19 @@ def task_out(task: ApprovalTask, **extra) -> TaskOut:
                    reminded=task.reminded, escalated=task.escalated, created_at=task.created_at, decided_at=task.decided_at, **extra)
 
 
+def readable(session: Session, caller: Caller, app_id: str) -> Application:
+    """The application if the caller may read it: 404 when there is none, 403 when not theirs to read."""
+    app = session.get(Application, app_id)
+    if app is None:
+        raise not_found("申请", "Application")
+    if not can_read(caller, app):
+        raise FORBIDDEN
+    return app
+
+
 def application_out(engine: Engine, app_id: str, caller: Caller, snapshot: Snapshot | None = None) -> ApplicationOut:
     with Session(engine) as session:
-        app = session.get(Application, app_id)
-        if app is None:
-            raise not_found("申请", "Application")
-        if not can_read(caller, app):
-            raise FORBIDDEN
+        app = readable(session, caller, app_id)
         member = session.get(Member, app.member_id)
         tasks = session.execute(select(ApprovalTask).where(ApprovalTask.application_id == app_id)
                                 .order_by(ApprovalTask.created_at)).scalars().all()

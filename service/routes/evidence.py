@@ -16,7 +16,7 @@ from service import evidence
 from service.deps import Caller, current_caller, engine_of
 from service.errors import FORBIDDEN, ApiError, not_found
 from service.models import Application, EvidenceFile
-from service.routes.applications import FILERS, AppId, can_read
+from service.routes.applications import FILERS, AppId, readable
 from service.settings import Settings
 
 router = APIRouter(tags=["evidence"])
@@ -54,12 +54,7 @@ UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data
 def readable_application(engine: Engine, caller: Caller, app_id: str) -> Application:
     """As GET /api/applications/{id} answers: 404 when there is none, 403 when the caller may not read it."""
     with Session(engine) as session:
-        app = session.get(Application, app_id)
-    if app is None:
-        raise not_found("申请", "Application")
-    if not can_read(caller, app):
-        raise FORBIDDEN
-    return app
+        return readable(session, caller, app_id)
 
 
 def may_upload(caller: Caller, app: Application) -> bool:
