@@ -84,4 +84,5 @@ class DurableRulesEngine:
             raise RulesEngineError(f"evaluation did not complete; fired: {fired}")
         if len(set(fired)) != len(fired):
             raise RulesEngineError(f"a rule fired twice (an $or with overlapping branches?): {fired}")
-        return fired[:-1]
+        del fired[-1]  # the sentinel
+        return fired

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from functools import cache
+import datetime as dt
+from functools import cache, lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,7 +13,7 @@ from rules.durable_engine import DurableRulesEngine
 from rules.facts import ApplicationFacts, FactsError, check_against_policy, prepare
 from rules.messages import field_path, reason_zh
 from rules.loader import LoadedPolicy, PolicyRegistry, default_registry
-from rules.outcome import decide
+from rules.outcome import decide_fired
 from rules.reference import evaluate_reference
 
 ENGINE_NAME = "durable-rules"
@@ -24,18 +25,26 @@ def shared_engine() -> DurableRulesEngine:
     return DurableRulesEngine()
 
 
+_validate_facts = ApplicationFacts.__pydantic_validator__.validate_python
+
+
 def parse_facts(raw: ApplicationFacts | dict[str, Any]) -> ApplicationFacts:
     if isinstance(raw, ApplicationFacts):
         return raw
     try:
-        return ApplicationFacts.model_validate(raw)
+        return _validate_facts(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise FactsError(field_path(first["loc"]), reason_zh(first), first["msg"]) from None
 
 
+@lru_cache(maxsize=4096)
+def _in_force(registry: PolicyRegistry, day: dt.date) -> LoadedPolicy | None:
+    return registry.for_date(day)  # a registry never changes once built
+
+
 def policy_for(facts: ApplicationFacts, registry: PolicyRegistry) -> LoadedPolicy:
-    loaded = registry.for_date(facts.event_date)
+    loaded = _in_force(registry, facts.event_date)
     if loaded is None:
         raise FactsError(
             "event_date",
@@ -66,6 +75,4 @@ def evaluate_prepared(loaded: LoadedPolicy, flat: dict[str, Any], *, reference: 
     if reference:
         return evaluate_reference(loaded, flat)
     engine = shared_engine()
-    hits = engine.compiled(loaded).hits
-    fired = engine.fire(loaded, flat)
-    return decide(loaded, flat, [hits[r] for r in fired], ENGINE_NAME)
+    return decide_fired(loaded, flat, engine.fire(loaded, flat), engine.compiled(loaded).hits, ENGINE_NAME)

@@ -50,7 +50,7 @@ class ApplicationFacts(BaseModel):
         default=0, description="claims already granted or pending in this benefit's frequency scope"
     )
     period_used_fen: FenIn = Field(default=0, description="already granted this calendar year (yearly caps)")
-    evidence: list[Annotated[str, Field(max_length=48)]] = Field(default=[], max_length=50)
+    evidence: list[Annotated[str, Field(max_length=48)]] = Field(default_factory=list, max_length=50)
     relation: Relation | None = None
     file_tier: Tier | None = Field(default=None, description="tier of the member's active hardship file; none = no file")
     school_level: SchoolLevel | None = None
@@ -76,21 +76,25 @@ def check_against_policy(policy: Policy, facts: ApplicationFacts) -> None:
 
 def prepare(policy: Policy, facts: ApplicationFacts) -> dict[str, Any]:
     """The flat facts the rules match on: strings, booleans and integers only."""
+    requested, used, tier = facts.requested_fen, facts.period_used_fen, facts.file_tier
     flat: dict[str, Any] = {
         "fact_kind": FACT_KIND,
         "benefit": facts.benefit,
-        "requested_fen": facts.requested_fen,
+        "requested_fen": requested,
         "member_active": facts.member_active,
         "prior_claims": facts.prior_claims,
-        "period_used_fen": facts.period_used_fen,
-        "period_total_fen": facts.period_used_fen + facts.requested_fen,
+        "period_used_fen": used,
+        "period_total_fen": used + requested,
         "event_age_days": (facts.filed_on - facts.event_date).days,
-        "file_tier": facts.file_tier.value if facts.file_tier else "none",
+        "file_tier": "none" if tier is None else tier.value,
     }
     benefit = policy.benefit(facts.benefit)
     if benefit is not None:
-        provided = set(facts.evidence)
-        flat["evidence_missing"] = sum(1 for code in benefit.evidence if code not in provided)
+        missing = 0
+        for code in benefit.evidence:
+            if code not in facts.evidence:
+                missing += 1
+        flat["evidence_missing"] = missing
     if facts.relation is not None:
         flat["relation"] = facts.relation.value
     if facts.school_level is not None:
