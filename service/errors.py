@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError  # no free connection in time
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
@@ -81,6 +82,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeoutError)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
         return JSONResponse({"error": "database_unavailable", "reason_zh": "数据库暂时不可用，请稍后再试；已提交的申请不会丢失",
