@@ -26,7 +26,7 @@ from service.routes import campaigns
 from service.routes import hardship as files
 from service.schemas import Objection
 from service.web.i18n import CAMPAIGN_STATE, FILE_STAGE, FILE_STATUS, FILE_STORY, OUTCOME, label, language, translator
-from service.web.routes import YUAN, error_text, form_of, members_for, page_caller, policy_today, render, to_login
+from service.web.routes import error_text, fen_of, form_of, members_for, page_caller, policy_today, render, to_login
 from workflows import hardship_types as h
 from workflows.hardship_file import CHINA, HardshipFileWorkflow
 from workflows.hardship_types import Vote
@@ -75,8 +75,8 @@ def _household_of(form, lang: str) -> tuple[dict[str, Any], dict[str, str]]:
         errors["size"] = tr("请填写家庭人口（整数）", "Enter the household size (a whole number)")
     for name, key in (("income_yuan", "annual_income_fen"), ("costs_yuan", "unavoidable_costs_fen")):
         typed = str(form.get(name) or "").strip()
-        if YUAN.fullmatch(typed):
-            data[key] = round(float(typed) * 100)
+        if (fen := fen_of(typed)) is not None:
+            data[key] = fen
         else:
             errors[name] = tr("请填写金额（元），如 30000 或 2500.50", "Enter an amount in yuan, e.g. 30000 or 2500.50")
     for flag in FLAGS:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,11 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TOKEN_COOKIE = "welfare_token"
 SAFE_ID = re.compile(r"[A-Za-z0-9:_.-]{1,80}")  # application and task ids; anything else names nothing
 YUAN = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")  # an amount as people type it, in yuan
+
+
+def fen_of(typed: str) -> int | None:
+    """Yuan as typed ("12", "12.5", "12.34") in fen, exactly; None for anything else."""
+    return int(Decimal(typed) * 100) if YUAN.fullmatch(typed) else None
 
 
 # --- plumbing -----------------------------------------------------------------------------
@@ -209,10 +215,8 @@ async def apply(request: Request, caller: Caller | None = Depends(page_caller), 
     idempotency_key = str(data.pop("idempotency_key", "") or "")[:128] or None
     data.pop("csrf", None)
     typed = str(data.pop("requested_yuan", "")).strip()
-    try:  # people type yuan; the API speaks fen
-        data["requested_fen"] = round(float(typed) * 100) if typed else 0
-    except ValueError:
-        data["requested_fen"] = typed
+    fen = fen_of(typed) if typed else 0  # people type yuan; the API speaks fen
+    data["requested_fen"] = typed if fen is None else fen
     values = data | {"requested_yuan": typed}
     lang = language(request)
     try:
@@ -350,9 +354,9 @@ async def resubmit(app_id: str, request: Request, caller: Caller | None = Depend
     try:
         app = await run_in_threadpool(_app_for_action, engine, caller, app_id[:40])
         typed = str(form.get("requested_yuan") or "0").strip()
-        if not YUAN.fullmatch(typed):
+        amount = fen_of(typed)
+        if amount is None:
             raise ValueError(typed)
-        amount = round(float(typed) * 100)
         details = ApplicationDetails(**(app.details | {"requested_fen": amount, "evidence": form.getlist("evidence") or app.details["evidence"],
                                                        "note": mask_personal_numbers(str(form.get("note") or "")[:2000]) or None}))
         await _update(engine, client, caller, app.id, ApplicationWorkflow.resubmit, caller.actor(app.org_id), details, action="resubmit")
@@ -426,7 +430,7 @@ async def decide(task_id: str, request: Request, caller: Caller | None = Depends
     amount = str(form.get("amount_yuan") or "").strip()
     comment = mask_personal_numbers(str(form.get("comment") or "")[:2000]) or None
     act = Act(caller.actor(task.org_id), task.id, str(form.get("action")), comment,
-              round(float(amount) * 100) if YUAN.fullmatch(amount) else None)
+              fen_of(amount))
     try:
         await _update(engine, client, caller, task.application_id, ApplicationWorkflow.act, act, action=act.action, task_id=task.id)
     except ApiError as exc:
@@ -515,7 +519,7 @@ async def admin_budget(fund_id: int, request: Request, caller: Caller | None = D
         return render(request, "error.html", caller, status_code=403, error=translator(lang)("仅限管理员", "Administrators only"))
     try:
         typed = str(form.get("amount_yuan") or "").strip()
-        amount = round(float(typed) * 100) if YUAN.fullmatch(typed) else 0
+        amount = fen_of(typed) or 0
         if amount <= 0 or fund_id > MAX_DB_ID:
             raise ValueError
         key = str(form.get("idempotency_key") or "")[:100] or uuid.uuid4().hex
